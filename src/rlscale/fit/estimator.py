@@ -1,0 +1,445 @@
+"""LawFit: fit a law to a long table, predict with bands, serialise to the FitResult JSON.
+
+Follows the estimator convention: `fit` returns self, learned values end in `_`. Uncertainty is
+either the Jacobian covariance at the optimum or, with `bootstrap > 0`, a bootstrap that resamples
+whole runs (curves) when the data has a `run` column, else points.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from rlscale.errors import InputError
+from rlscale.fit.bootstrap import bootstrap_draws
+from rlscale.fit.data import X_NAMES, FitData, XName, load_fit_data
+from rlscale.fit.laws import LAWS, Curves, Law, Space, get_law, size_param
+from rlscale.fit.solver import Loss, Objective, Problem, Solution, solve_law
+
+Weighting = Literal["point", "curve"]
+Interval = Literal["prediction", "confidence"]
+Z95 = 1.959963984540054
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that decides a fit; validated when built."""
+
+    law: str = "paper"
+    x: XName = "C"
+    by: str = "N"
+    space: Space = "log"
+    loss: Loss = "l2"
+    delta: float = 1e-3
+    weighting: Weighting = "point"
+    bootstrap: int = 0
+    seed: int = 0
+    fixed: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.law not in LAWS:
+            raise InputError(f"unknown law {self.law!r}; choose one of: {', '.join(LAWS)}")
+        _one_of("--x", self.x, X_NAMES)
+        _one_of("--space", self.space, ("log", "linear"))
+        _one_of("--loss", self.loss, ("l2", "huber"))
+        _one_of("--weighting", self.weighting, ("point", "curve"))
+        if not (math.isfinite(self.delta) and self.delta > 0):
+            raise InputError(f"--delta must be a positive number, not {self.delta}")
+        if self.bootstrap < 0:
+            raise InputError(f"--bootstrap must be >= 0, not {self.bootstrap}")
+        allowed = LAWS[self.law].global_names
+        for name, value in self.fixed:
+            if name not in allowed:
+                have = ", ".join(allowed) or "none"
+                raise InputError(f"cannot fix {name!r}: law {self.law!r} has globals {have}")
+            if not math.isfinite(value):
+                raise InputError(f"fixed value of {name} must be finite, not {value}")
+
+    @property
+    def objective(self) -> Objective:
+        return Objective(self.space, self.loss, self.delta)
+
+
+def _one_of(flag: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise InputError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def n_key(N: float) -> str:
+    """JSON key of a model size: an integer when N is whole, else the shortest float repr."""
+    return str(int(N)) if float(N).is_integer() else repr(float(N))
+
+
+def curve_weights(curve_id: np.ndarray, weighting: Weighting) -> np.ndarray:
+    """Per-point weights with mean 1: equal per point, or equal total weight per curve."""
+    if weighting == "point":
+        return np.ones(curve_id.size)
+    counts = np.bincount(curve_id)
+    w = 1.0 / counts[curve_id]
+    return np.asarray(w * (w.size / w.sum()))
+
+
+class LawFit:
+    """Fit a scaling law (`FitConfig.law`) and predict from it."""
+
+    bootstrap_: dict[str, Any] | None
+
+    def __init__(self, config: FitConfig | None = None, **overrides: Any) -> None:
+        self.config = config if config is not None else FitConfig(**overrides)
+        self.validation_: list[dict[str, Any]] = []
+
+    # --- fit ---------------------------------------------------------------------------------
+    def fit(
+        self, data: pd.DataFrame | FitData, source: str = "data", progress: Progress | None = None
+    ) -> LawFit:
+        start = time.perf_counter()
+        cfg, law = self.config, get_law(self.config.law)
+        fd = data if isinstance(data, FitData) else self._load(data, source)
+        check_identifiable(law, fd, cfg)
+        objective = cfg.objective
+        w = curve_weights(fd.curve_id, cfg.weighting)
+        y = objective.target(fd.L)
+        fixed = dict(cfg.fixed)
+        starts = self._warm_starts(law, fd, w, fixed)
+        sol = solve_law(law, fd.curves, y, w, objective, fixed, starts)
+        problem = Problem(law, fd.curves, y, w, objective, fixed)
+        self._set_point_estimate(law, fd, problem, sol)
+        if cfg.bootstrap:
+            draws, self.bootstrap_ = bootstrap_draws(
+                law,
+                fd,
+                objective,
+                fixed,
+                lambda cid: curve_weights(cid, cfg.weighting),
+                sol.params,
+                self.cov_names_,
+                self.cov_log_,
+                cfg.bootstrap,
+                cfg.seed,
+                progress,
+            )
+            self._set_bootstrap(draws)
+        else:
+            self._set_jacobian_uncertainty()
+        self.seconds_ = time.perf_counter() - start
+        return self
+
+    def _load(self, df: pd.DataFrame, source: str) -> FitData:
+        cfg = self.config
+        return load_fit_data(df, cfg.x, by=cfg.by, space=cfg.space, source=source)
+
+    def _warm_starts(
+        self, law: Law, fd: FitData, w: np.ndarray, fixed: Mapping[str, float]
+    ) -> list[dict[str, float]]:
+        """Start from the closed-form-friendly fit when the asked objective is a harder one."""
+        cfg = self.config
+        if (cfg.space, cfg.loss) == (law.warm_space, "l2") or np.any(fd.L <= 0):
+            return []
+        warm = Objective(law.warm_space, "l2")
+        sol = solve_law(law, fd.curves, warm.target(fd.L), w, warm, fixed, check=False)
+        return [sol.params] if all(map(math.isfinite, sol.params.values())) else []
+
+    def _set_point_estimate(self, law: Law, fd: FitData, problem: Problem, sol: Solution) -> None:
+        self.law_ = law
+        self.sizes_ = fd.curves.sizes.copy()
+        self.all_params_ = dict(sol.params)
+        self.params_ = {n: sol.params[n] for n in law.global_names}
+        self.cov_names_ = [s.name for s in problem.free_specs]
+        self.cov_log_ = [s.log_scale for s in problem.free_specs]
+        self.converged_ = sol.converged
+        self.objective_ = sol.objective
+        self.message_ = "; ".join(sol.notes) if sol.notes else "converged"
+        if not sol.converged and not sol.notes:
+            self.message_ = "did not converge"
+        r = problem.full_residuals_from(sol.params)
+        y, w = problem.y, problem.w
+        n, p = y.size, len(problem.free_specs)
+        self.sigma_ = float(np.sqrt(np.sum(w * r * r) / max(n - p, 1)))
+        y_bar = np.sum(w * y) / np.sum(w)
+        self.r2_ = float(1.0 - np.sum(w * r * r) / np.sum(w * (y - y_bar) ** 2))
+        ln_pred = law.ln_L(sol.params, fd.curves)
+        self.rmse_log_ = float(np.sqrt(np.mean((ln_pred - np.log(np.maximum(fd.L, 1e-300))) ** 2)))
+        self.rmse_ = float(np.sqrt(np.mean((np.exp(ln_pred) - fd.L) ** 2)))
+        self.n_points_ = fd.n
+        self.per_step_ = {"C": {n_key(k): v for k, v in fd.c_per_step.items()}, "D": fd.d_per_step}
+        self._jacobian_cov = _jacobian_covariance(problem, sol.params)
+        self.bootstrap_ = None
+
+    # --- uncertainty -------------------------------------------------------------------------
+    def _set_jacobian_uncertainty(self) -> None:
+        self.cov_ = self._jacobian_cov
+        self.uncertainty_ = "jacobian"
+        se = np.sqrt(np.clip(np.diag(self.cov_), 0, None))
+        self.stderr_, self.ci95_ = {}, {}
+        for j, name in enumerate(self.cov_names_):
+            if name not in self.params_:
+                continue
+            v = self.params_[name]
+            if self.cov_log_[j]:
+                self.stderr_[name] = v * se[j]
+                self.ci95_[name] = [v * math.exp(-Z95 * se[j]), v * math.exp(Z95 * se[j])]
+            else:
+                self.stderr_[name] = se[j]
+                self.ci95_[name] = [v - Z95 * se[j], v + Z95 * se[j]]
+        grad = _numeric_jacobian(self._reported, self._vector(self.all_params_))
+        se_rep = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", grad, self.cov_, grad), 0, None))
+        values = self._reported(self._vector(self.all_params_))
+        self.per_N_ci95_ = self._per_n_intervals(values - Z95 * se_rep, values + Z95 * se_rep)
+
+    def _set_bootstrap(self, draws: np.ndarray) -> None:
+        self.uncertainty_ = "bootstrap"
+        used = int(np.sum(np.any(np.isfinite(draws), axis=1)))
+        cov = pd.DataFrame(draws).cov(min_periods=max(10, used // 10)).to_numpy()
+        self.cov_ = np.where(np.isfinite(cov), cov, self._jacobian_cov)
+        natural = np.array([[self._params(v)[n] for n in self.cov_names_] for v in draws])
+        self.stderr_, self.ci95_ = {}, {}
+        for j, name in enumerate(self.cov_names_):
+            if name in self.params_:
+                col = natural[:, j]
+                self.stderr_[name] = float(np.nanstd(col, ddof=1))
+                lo, hi = np.nanpercentile(col, [2.5, 97.5])
+                self.ci95_[name] = [float(lo), float(hi)]
+        reported = np.array([self._reported(v) for v in draws])
+        lo, hi = np.nanpercentile(reported, [2.5, 97.5], axis=0)
+        self.per_N_ci95_ = self._per_n_intervals(lo, hi)
+
+    def _reported(self, v: np.ndarray) -> np.ndarray:
+        """Per-size reported values (e.g. k and E per N), flattened, at internal vector v."""
+        rows = self.law_.per_size(self._params(v), self._curves_at_sizes())
+        return np.array([row[name] for row in rows for name in self.law_.report_names])
+
+    def _per_n_intervals(self, lo: np.ndarray, hi: np.ndarray) -> dict[str, dict[str, list[float]]]:
+        names = self.law_.report_names
+        out: dict[str, dict[str, list[float]]] = {}
+        for i, N in enumerate(self.sizes_):
+            k = i * len(names)
+            out[n_key(N)] = {n: [float(lo[k + j]), float(hi[k + j])] for j, n in enumerate(names)}
+        return out
+
+    def _curves_at_sizes(self) -> Curves:
+        G = self.sizes_.size
+        return Curves(N=self.sizes_, X=np.ones(G), g=np.arange(G), sizes=self.sizes_)
+
+    def _vector(self, params: Mapping[str, float]) -> np.ndarray:
+        return np.array(
+            [
+                math.log(max(params[n], 1e-300)) if log else params[n]
+                for n, log in zip(self.cov_names_, self.cov_log_, strict=True)
+            ]
+        )
+
+    def _params(self, v: np.ndarray) -> dict[str, float]:
+        free = {
+            n: (math.exp(x) if log else float(x))
+            for n, log, x in zip(self.cov_names_, self.cov_log_, v, strict=True)
+        }
+        return {**dict(self.config.fixed), **free}
+
+    # --- results -----------------------------------------------------------------------------
+    @property
+    def per_N_(self) -> dict[str, dict[str, float]]:
+        rows = self.law_.per_size(self.all_params_, self._curves_at_sizes())
+        return {n_key(N): dict(row) for N, row in zip(self.sizes_, rows, strict=True)}
+
+    def predict(
+        self,
+        N: Sequence[float] | np.ndarray | float,
+        X: Sequence[float] | np.ndarray | float,
+        interval: Interval = "prediction",
+    ) -> pd.DataFrame:
+        """L at (N, X) with a 95% band: `prediction` adds the residual scatter of single points,
+        `confidence` is the band of the fitted curve alone."""
+        N_arr, X_arr = np.broadcast_arrays(np.asarray(N, float), np.asarray(X, float))
+        N_arr, X_arr = N_arr.ravel(), X_arr.ravel()
+        if np.any(~np.isfinite(X_arr) | (X_arr <= 0)) or np.any(~np.isfinite(N_arr) | (N_arr <= 0)):
+            raise InputError("predict needs finite N > 0 and X > 0")
+        fn = self._prediction_function(N_arr, X_arr)
+        v = self._vector(self.all_params_)
+        center = fn(v)
+        grad = _numeric_jacobian(fn, v)
+        var = np.einsum("ij,jk,ik->i", grad, self.cov_, grad)
+        if interval == "prediction":
+            var = var + self.sigma_**2
+        sd = np.sqrt(np.clip(var, 0, None))
+        if self.config.space == "log":
+            L, lo, hi = np.exp(center), np.exp(center - Z95 * sd), np.exp(center + Z95 * sd)
+        else:
+            L, lo, hi = center, np.clip(center - Z95 * sd, 0, None), center + Z95 * sd
+        return pd.DataFrame({"N": N_arr, "X": X_arr, "L": L, "lo": lo, "hi": hi})
+
+    def _prediction_function(
+        self, N: np.ndarray, X: np.ndarray
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        law, objective = self.law_, self.config.objective
+        if law.forecasts_unseen:
+            return lambda v: objective.predict(law.ln_L_unseen(self._params(v), N, X))
+        match = np.isclose(N[:, None], self.sizes_[None, :], rtol=1e-6, atol=0)
+        unseen = ~match.any(axis=1)
+        if unseen.any():
+            fitted = ", ".join(f"{s:g}" for s in self.sizes_)
+            raise InputError(
+                f"law {law.name!r} defines L only at the fitted sizes ({fitted}), not at "
+                f"N={N[unseen][0]:g}; fit 'paper_e_sat' or 'powerlaw_floor' to forecast other sizes"
+            )
+        curves = Curves(N=N, X=X, g=match.argmax(axis=1), sizes=self.sizes_)
+        return lambda v: objective.predict(law.ln_L(self._params(v), curves))
+
+    def summary(self) -> dict[str, Any]:
+        """The FitResult JSON of the design (plus what `predict`/`plan` need to reload it)."""
+        cfg = self.config
+        result: dict[str, Any] = {
+            "law": cfg.law,
+            "x": cfg.x,
+            "by": cfg.by,
+            "space": cfg.space,
+            "loss": cfg.loss,
+            "delta": cfg.delta,
+            "weighting": cfg.weighting,
+            "fixed": dict(cfg.fixed),
+            "params": self.params_,
+            "stderr": self.stderr_,
+            "ci95": self.ci95_,
+            "per_N": self.per_N_,
+            "per_N_ci95": self.per_N_ci95_,
+            "r2": self.r2_,
+            "rmse_log": self.rmse_log_,
+            "rmse": self.rmse_,
+            "n_points": self.n_points_,
+            "n_sizes": int(self.sizes_.size),
+            "converged": self.converged_,
+            "message": self.message_,
+            "seconds": self.seconds_,
+            "uncertainty": self.uncertainty_,
+            "bootstrap": self.bootstrap_,
+            "sigma": self.sigma_,
+            "covariance": {
+                "names": self.cov_names_,
+                "log_scale": self.cov_log_,
+                "matrix": self.cov_.tolist(),
+            },
+            "per_step": self.per_step_,
+            "validation": self.validation_,
+        }
+        safe: dict[str, Any] = _json_safe(result)
+        return safe
+
+    @classmethod
+    def from_summary(cls, result: Mapping[str, Any]) -> LawFit:
+        """Rebuild a fitted LawFit from its FitResult JSON (for predict and plan)."""
+        try:
+            fixed = tuple((str(k), float(v)) for k, v in result.get("fixed", {}).items())
+            config = FitConfig(
+                law=result["law"],
+                x=result["x"],
+                by=result.get("by", "N"),
+                space=result["space"],
+                loss=result["loss"],
+                delta=result["delta"],
+                weighting=result["weighting"],
+                fixed=fixed,
+            )
+            self = cls(config)
+            self.law_ = get_law(config.law)
+            per_N = result["per_N"]
+            self.sizes_ = np.array(sorted(float(k) for k in per_N))
+            self.params_ = {k: float(v) for k, v in result["params"].items()}
+            self.all_params_ = dict(self.params_)
+            for i, N in enumerate(self.sizes_):
+                for name in self.law_.size_names:
+                    self.all_params_[size_param(name, i)] = float(per_N[n_key(N)][name])
+            cov = result["covariance"]
+            self.cov_names_, self.cov_log_ = list(cov["names"]), list(cov["log_scale"])
+            self.cov_ = np.array(cov["matrix"], dtype=float).reshape(len(self.cov_names_), -1)
+            self.sigma_ = float(result["sigma"])
+            for key in (
+                "stderr",
+                "ci95",
+                "per_N_ci95",
+                "r2",
+                "rmse_log",
+                "rmse",
+                "n_points",
+                "converged",
+                "message",
+                "seconds",
+                "uncertainty",
+                "bootstrap",
+                "per_step",
+            ):
+                setattr(self, key + "_", result.get(key))
+            self.validation_ = list(result.get("validation") or [])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a FitResult JSON: {exc!r}") from exc
+        return self
+
+
+def check_identifiable(law: Law, fd: FitData, cfg: FitConfig) -> None:
+    """Enough sizes and points for the law's free parameters, or a one-line InputError."""
+    G = fd.curves.G
+    if law.min_sizes > G:
+        sizes = ", ".join(f"{s:g}" for s in fd.curves.sizes)
+        raise InputError(
+            f"{fd.source}: law {law.name!r} needs at least {law.min_sizes} model sizes in column "
+            f"'{cfg.by}'; the data has {G} ({sizes})"
+        )
+    if law.separable:
+        counts = np.bincount(fd.curves.g)
+        p, n, worst = len(law.size_names), int(counts.min()), int(np.argmin(counts))
+        where = f" at N={fd.curves.sizes[worst]:g}"
+    else:
+        p, n, where = len(law.specs(fd.curves)) - len(cfg.fixed), fd.n, ""
+    if n < p + 1:
+        raise InputError(
+            f"{fd.source}: {n} points{where} for {p} free parameters of law {law.name!r}; "
+            f"need at least {p + 1}"
+        )
+
+
+def _numeric_jacobian(fn: Callable[[np.ndarray], np.ndarray], v: np.ndarray) -> np.ndarray:
+    f0 = fn(v)
+    jac = np.empty((f0.size, v.size))
+    for j in range(v.size):
+        h = 1e-6 * max(1.0, abs(v[j]))
+        up, down = v.copy(), v.copy()
+        up[j] += h
+        down[j] -= h
+        jac[:, j] = (fn(up) - fn(down)) / (2 * h)
+    return jac
+
+
+def _jacobian_covariance(problem: Problem, params: Mapping[str, float]) -> np.ndarray:
+    """s²·(JᵀJ)⁻¹ over the free internal parameters (log for log-scale ones)."""
+    v = problem.full_vector(params)
+    if not np.all(np.isfinite(v)):
+        return np.full((v.size, v.size), np.nan)
+
+    def weighted(x: np.ndarray) -> np.ndarray:
+        return np.asarray(problem.sqrt_w * problem.full_residuals(x))
+
+    f0 = weighted(v)
+    jac = _numeric_jacobian(weighted, v)
+    s2 = float(f0 @ f0) / max(f0.size - v.size, 1)
+    return np.asarray(s2 * np.linalg.pinv(jac.T @ jac))
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json_safe(obj.tolist())
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj

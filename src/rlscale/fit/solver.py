@@ -1,0 +1,367 @@
+"""Deterministic fitting of a law: variable projection, grid start, bounded polish, checks.
+
+For fixed nonlinear parameters θ the linear parameters β are solved in closed form (weighted least
+squares; iteratively reweighted for Huber; non-negative where the law asks), so only θ is searched:
+a deterministic grid over θ's bounds, then `least_squares` from the best grid points with tight
+tolerances. With Huber, the result is polished once more over all parameters jointly, because the
+reweighted inner solve is iterative. A final numerical gradient of the exact objective over all
+free parameters decides convergence — a fit that stops early is reported as such.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy.optimize import least_squares, nnls
+
+from rlscale.fit.laws import Curves, Law, ParamSpec, Space, size_param, split_size_param
+
+Loss = Literal["l2", "huber"]
+GRID_BUDGET = 700  # objective evaluations spent on the start grid
+POLISH_STARTS = 3
+GRAD_RTOL = 1e-4  # |∇F| per unit internal step, relative to F, accepted at an optimum
+BOUND_RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What is minimised: Σ w·ρ(r), r = prediction − target in `space`."""
+
+    space: Space = "log"
+    loss: Loss = "l2"
+    delta: float = 1e-3
+
+    def target(self, L: np.ndarray) -> np.ndarray:
+        return np.log(L) if self.space == "log" else L
+
+    def predict(self, ln_L: np.ndarray) -> np.ndarray:
+        return ln_L if self.space == "log" else np.exp(ln_L)
+
+    def value(self, r: np.ndarray, w: np.ndarray) -> float:
+        if self.loss == "l2":
+            return float(0.5 * np.sum(w * r * r))
+        a = np.abs(r)
+        rho = np.where(a <= self.delta, 0.5 * r * r, self.delta * (a - 0.5 * self.delta))
+        return float(np.sum(w * rho))
+
+    def scipy_loss(self, w: np.ndarray) -> Any:
+        """`least_squares` loss on f = √w·r that equals Σ w·huber_δ(r) (threshold δ√w)."""
+        if self.loss == "l2":
+            return "linear"
+        c2 = self.delta * self.delta * w
+
+        def huber(z: np.ndarray) -> np.ndarray:
+            out = np.empty((3, z.size))
+            inside = z <= c2
+            root = np.sqrt(np.where(inside, 1.0, z))
+            c = np.sqrt(c2)
+            out[0] = np.where(inside, z, 2.0 * c * root - c2)
+            out[1] = np.where(inside, 1.0, c / root)
+            out[2] = np.where(inside, 0.0, -0.5 * c / (root * root * root))
+            return out
+
+        return huber
+
+
+@dataclass(frozen=True)
+class Solution:
+    params: dict[str, float]
+    objective: float
+    converged: bool
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def solve_linear(
+    phi: np.ndarray, z: np.ndarray, w: np.ndarray, objective: Objective, nonneg: bool
+) -> np.ndarray:
+    """argmin_β Σ w·ρ(Φβ − z): weighted least squares, IRLS for Huber, NNLS when nonneg."""
+    if phi.shape[1] == 0:
+        return np.zeros(0)
+    u = w
+    beta = _weighted_lstsq(phi, z, u, nonneg)
+    if objective.loss == "l2":
+        return beta
+    for _ in range(200):
+        r = np.abs(z - phi @ beta)
+        u = w * np.minimum(1.0, objective.delta / np.maximum(r, 1e-300))
+        new = _weighted_lstsq(phi, z, u, nonneg)
+        done = np.max(np.abs(new - beta)) <= 1e-13 * (1.0 + np.max(np.abs(beta)))
+        beta = new
+        if done:
+            break
+    return beta
+
+
+def _weighted_lstsq(phi: np.ndarray, z: np.ndarray, u: np.ndarray, nonneg: bool) -> np.ndarray:
+    s = np.sqrt(u)
+    a, b = phi * s[:, None], z * s
+    if nonneg:
+        return np.asarray(nnls(a, b, maxiter=50 * phi.shape[1])[0])
+    return np.asarray(np.linalg.lstsq(a, b, rcond=None)[0])
+
+
+class Problem:
+    """One law on one data set: profiled residuals over θ and full residuals over all params."""
+
+    def __init__(
+        self,
+        law: Law,
+        curves: Curves,
+        y: np.ndarray,
+        w: np.ndarray,
+        objective: Objective,
+        fixed: Mapping[str, float],
+    ) -> None:
+        self.law, self.curves, self.y, self.w, self.objective = law, curves, y, w, objective
+        self.specs = {s.name: s for s in law.specs(curves)}
+        self.fixed = dict(fixed)
+        searched = law.searched(objective.space, curves)
+        self.theta_specs = [self.specs[n] for n in searched if n not in self.fixed]
+        self.free_specs = [s for s in self.specs.values() if s.name not in self.fixed]
+        self.sqrt_w = np.sqrt(w)
+
+    # --- profiled problem over θ -----------------------------------------------------------
+    def theta_of(self, u: np.ndarray) -> dict[str, float]:
+        theta = {
+            s.name: s.from_internal(float(v)) for s, v in zip(self.theta_specs, u, strict=True)
+        }
+        searched = self.law.searched(self.objective.space, self.curves)
+        return {**theta, **{n: v for n, v in self.fixed.items() if n in searched}}
+
+    def profile(self, u: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """Residuals (prediction − target) and the full parameters at internal θ = u."""
+        theta = self.theta_of(u)
+        d = self.law.design(self.objective.space, self.curves, theta)
+        offset, free_cols, free_names = d.offset.copy(), [], []
+        for j, name in enumerate(d.names):
+            if name in self.fixed:
+                offset += self.fixed[name] * d.phi[:, j]
+            else:
+                free_cols.append(j)
+                free_names.append(name)
+        phi = d.phi[:, free_cols]
+        beta = solve_linear(phi, self.y - offset, self.w, self.objective, d.nonneg)
+        r = offset + phi @ beta - self.y
+        fixed_beta = {n: v for n, v in self.fixed.items() if n in d.names}
+        linear = {**dict(zip(free_names, map(float, beta), strict=True)), **fixed_beta}
+        return r, self.law.complete(self.objective.space, theta, linear)
+
+    def profiled_value(self, u: np.ndarray) -> float:
+        r, _ = self.profile(u)
+        value = self.objective.value(r, self.w)
+        return value if math.isfinite(value) else math.inf
+
+    # --- full problem over all free parameters ----------------------------------------------
+    def full_vector(self, params: Mapping[str, float]) -> np.ndarray:
+        return np.array([s.to_internal(params[s.name]) for s in self.free_specs])
+
+    def full_params(self, v: np.ndarray) -> dict[str, float]:
+        free = {s.name: s.from_internal(float(x)) for s, x in zip(self.free_specs, v, strict=True)}
+        return {**free, **self.fixed}
+
+    def full_residuals(self, v: np.ndarray) -> np.ndarray:
+        return self.full_residuals_from(self.full_params(v))
+
+    def full_residuals_from(self, params: Mapping[str, float]) -> np.ndarray:
+        ln_L = self.law.ln_L(params, self.curves)
+        return np.asarray(self.objective.predict(ln_L) - self.y)
+
+    def full_value(self, v: np.ndarray) -> float:
+        value = self.objective.value(self.full_residuals(v), self.w)
+        return value if math.isfinite(value) else math.inf
+
+
+def _bounds(specs: Sequence[ParamSpec]) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.array([s.internal_bounds[0] for s in specs])
+    hi = np.array([s.internal_bounds[1] for s in specs])
+    return lo, hi
+
+
+def _grid(specs: Sequence[ParamSpec]) -> np.ndarray:
+    """Cell midpoints over the internal bounds, ~GRID_BUDGET points in all."""
+    dim = len(specs)
+    per_dim = max(3, min(41, round(GRID_BUDGET ** (1.0 / dim))))
+    lo, hi = _bounds(specs)
+    axes = [lo[j] + (np.arange(per_dim) + 0.5) * (hi[j] - lo[j]) / per_dim for j in range(dim)]
+    return np.array(list(itertools.product(*axes)))
+
+
+def _polish_theta(problem: Problem, u0: np.ndarray) -> np.ndarray:
+    lo, hi = _bounds(problem.theta_specs)
+    u0 = np.clip(u0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+
+    def fun(u: np.ndarray) -> np.ndarray:
+        r, _ = problem.profile(u)
+        return np.asarray(np.nan_to_num(problem.sqrt_w * r, nan=1e6, posinf=1e6, neginf=-1e6))
+
+    res = least_squares(
+        fun,
+        u0,
+        bounds=(lo, hi),
+        method="trf",
+        loss=problem.objective.scipy_loss(problem.w),
+        ftol=1e-15,
+        xtol=1e-15,
+        gtol=1e-15,
+        max_nfev=200 * (u0.size + 1),
+    )
+    return np.asarray(res.x)
+
+
+def _polish_full(problem: Problem, params: Mapping[str, float]) -> dict[str, float]:
+    lo, hi = _bounds(problem.free_specs)
+    v0 = np.clip(problem.full_vector(params), lo, hi)
+
+    def fun(v: np.ndarray) -> np.ndarray:
+        r = problem.full_residuals(v)
+        return np.asarray(np.nan_to_num(problem.sqrt_w * r, nan=1e6, posinf=1e6, neginf=-1e6))
+
+    res = least_squares(
+        fun,
+        v0,
+        bounds=(lo, hi),
+        method="trf",
+        loss=problem.objective.scipy_loss(problem.w),
+        ftol=1e-15,
+        xtol=1e-15,
+        gtol=1e-15,
+        max_nfev=100 * (v0.size + 1),
+    )
+    return problem.full_params(np.asarray(res.x))
+
+
+def solve(
+    problem: Problem,
+    starts: Sequence[Mapping[str, float]] = (),
+    grid: bool = True,
+    check: bool = True,
+) -> Solution:
+    """Minimise the problem's objective from a grid and the given starts; check the optimum."""
+    candidates = [np.array([s.to_internal(p[s.name]) for s in problem.theta_specs]) for p in starts]
+    if problem.theta_specs and (grid or not candidates):
+        points = _grid(problem.theta_specs)
+        values = np.array([problem.profiled_value(u) for u in points])
+        candidates += [points[i] for i in np.argsort(values, kind="stable")[:POLISH_STARTS]]
+    if not problem.theta_specs:
+        candidates = [np.zeros(0)]
+    best: dict[str, float] | None = None
+    best_value = math.inf
+    for u0 in candidates:
+        u = _polish_theta(problem, u0) if u0.size else u0
+        _, params = problem.profile(u)
+        value = problem.objective.value(problem.full_residuals_from(params), problem.w)
+        if value < best_value:
+            best, best_value = params, value
+    if best is None:
+        return Solution({}, math.inf, False, ("no finite objective at any start",))
+    if problem.objective.loss == "huber":
+        best = _keep_better(problem, best, _polish_full(problem, best))
+    if not check:
+        return Solution(
+            best, problem.objective.value(problem.full_residuals_from(best), problem.w), True
+        )
+    return check_solution(problem, best)
+
+
+def _keep_better(problem: Problem, a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    fa = problem.objective.value(problem.full_residuals_from(a), problem.w)
+    fb = problem.objective.value(problem.full_residuals_from(b), problem.w)
+    return b if fb <= fa else a
+
+
+def check_solution(problem: Problem, params: dict[str, float]) -> Solution:
+    """Bounds and a projected numerical gradient of the exact objective decide convergence."""
+    notes: list[str] = []
+    converged = True
+    at_lower, at_upper = [], []
+    for s in problem.free_specs:
+        value = params[s.name]
+        if not math.isfinite(value):
+            return Solution(params, math.inf, False, (f"{s.name} is not finite",))
+        if value < s.lower or value > s.upper:
+            notes.append(f"{s.name} = {value:.6g} outside its bounds [{s.lower:g}, {s.upper:g}]")
+            converged = False
+    value = problem.objective.value(problem.full_residuals_from(params), problem.w)
+    if not converged:
+        return Solution(params, value, False, tuple(notes))
+    v = problem.full_vector(params)
+    lo, hi = _bounds(problem.free_specs)
+    span = hi - lo
+    for j, s in enumerate(problem.free_specs):
+        if v[j] <= lo[j] + BOUND_RTOL * span[j]:
+            at_lower.append(j)
+            notes.append(f"{s.name} at its lower bound {s.lower:g}: not identified by the data")
+        elif v[j] >= hi[j] - BOUND_RTOL * span[j]:
+            at_upper.append(j)
+            notes.append(f"{s.name} at its upper bound {s.upper:g}: not identified by the data")
+    grad = _gradient(problem, v, lo, hi)
+    grad[[j for j in at_lower if grad[j] > 0]] = 0.0
+    grad[[j for j in at_upper if grad[j] < 0]] = 0.0
+    worst = float(np.max(np.abs(grad))) if grad.size else 0.0
+    if worst > GRAD_RTOL * value + 1e-10:
+        converged = False
+        name = problem.free_specs[int(np.argmax(np.abs(grad)))].name
+        notes.append(f"gradient check failed: |dF/d{name}| = {worst:.3g} at F = {value:.6g}")
+    return Solution(params, value, converged, tuple(notes))
+
+
+def _gradient(problem: Problem, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    grad = np.zeros(v.size)
+    for j in range(v.size):
+        h = 1e-6 * max(1.0, abs(v[j]))
+        up, down = v.copy(), v.copy()
+        up[j] = min(v[j] + h, hi[j])
+        down[j] = max(v[j] - h, lo[j])
+        step = up[j] - down[j]
+        if step > 0:
+            grad[j] = (problem.full_value(up) - problem.full_value(down)) / step
+    return grad
+
+
+def solve_law(
+    law: Law,
+    curves: Curves,
+    y: np.ndarray,
+    w: np.ndarray,
+    objective: Objective,
+    fixed: Mapping[str, float] | None = None,
+    starts: Sequence[Mapping[str, float]] = (),
+    grid: bool = True,
+    check: bool = True,
+) -> Solution:
+    """Fit `law`; a separable law is fitted one size at a time (its sizes share nothing)."""
+    fixed = dict(fixed or {})
+    if not law.separable:
+        problem = Problem(law, curves, y, w, objective, fixed)
+        return solve(problem, starts, grid, check)
+    params: dict[str, float] = {}
+    notes: list[str] = []
+    converged, value = True, 0.0
+    for i, size in enumerate(curves.sizes):
+        idx = np.flatnonzero(curves.g == i)
+        sub = curves.take(idx)
+        sub_starts = [_select_size(s, i, 0) for s in starts]
+        problem = Problem(law, sub, y[idx], w[idx], objective, fixed)
+        sol = solve(problem, sub_starts, grid, check)
+        params.update(_select_size(sol.params, 0, i))
+        notes += [f"N={size:g}: {note}" for note in sol.notes]
+        converged &= sol.converged
+        value += sol.objective
+    return Solution(params, value, converged, tuple(notes))
+
+
+def _select_size(params: Mapping[str, float], src: int, dst: int) -> dict[str, float]:
+    """Per-size parameters of size `src`, renamed to size `dst` (globals are kept)."""
+    out: dict[str, float] = {}
+    for name, value in params.items():
+        base, i = split_size_param(name)
+        if i is None:
+            out[name] = value
+        elif i == src:
+            out[size_param(base, dst)] = value
+    return out
