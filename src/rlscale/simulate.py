@@ -97,15 +97,32 @@ def simulate(cfg: SimulationConfig) -> pd.DataFrame:
             L_true = np.exp(true_ln_L(cfg, np.full_like(steps, N), X))
             offset = rng.normal(0.0, cfg.run_noise) if cfg.run_noise else 0.0
             L = L_true + offset + rng.normal(0.0, cfg.noise, steps.size)
-            frames.append(pd.DataFrame({
-                "run": f"N{N:.4g}-s{s}", "seed": s, "N": N, "step": steps.astype(int),
-                "D": D, "C": C, "L": np.clip(L, L_MIN, 1.0), "L_true": L_true,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "run": f"N{N:.4g}-s{s}",
+                        "seed": s,
+                        "N": N,
+                        "step": steps.astype(int),
+                        "D": D,
+                        "C": C,
+                        "L": np.clip(L, L_MIN, 1.0),
+                        "L_true": L_true,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
-PAPER_BASE_E = {0.5e9: 0.064, 1.5e9: 0.207, 3e9: 0.374, 7e9: 0.704, 14e9: 1.085,
-                32e9: 1.536, 72e9: 1.896}
+PAPER_BASE_E = {
+    0.5e9: 0.064,
+    1.5e9: 0.207,
+    3e9: 0.374,
+    7e9: 0.704,
+    14e9: 1.085,
+    32e9: 1.536,
+    72e9: 1.896,
+}
 
 PRESETS: dict[str, SimulationConfig] = {
     # arXiv:2509.25300, all-size Base fit on C (log10): Kmax, N0 and E per size as published;
@@ -114,7 +131,9 @@ PRESETS: dict[str, SimulationConfig] = {
         law="paper",
         params={"Kmax": 0.13304, "N0": 13.78e9},
         per_N={N: {"E": E} for N, E in PAPER_BASE_E.items()},
-        x="C", steps=105, noise=0.01,
+        x="C",
+        steps=105,
+        noise=0.01,
     ),
 }
 
@@ -124,5 +143,3 @@ def preset(name: str) -> SimulationConfig:
         return PRESETS[name]
     except KeyError:
         raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
-
-

@@ -15,6 +15,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -87,11 +88,16 @@ class Curves:
     def n(self) -> int:
         return int(self.N.size)
 
+    def onehot(self) -> np.ndarray:
+        """(n, G) indicator of each point's size (cached: designs reuse it every evaluation)."""
+        return self._onehot
+
     @property
     def G(self) -> int:
         return int(self.sizes.size)
 
-    def onehot(self) -> np.ndarray:
+    @cached_property
+    def _onehot(self) -> np.ndarray:
         return np.asarray(self.g[:, None] == np.arange(self.G)[None, :], dtype=float)
 
 
@@ -351,8 +357,8 @@ class PowerlawFloorLaw(Law):
         return {
             **theta,
             "E": max(beta["E"], 1e-8),
-            "A": max(beta["cA"], TINY) ** (1.0 / theta["alpha"]),
-            "B": max(beta["cB"], TINY) ** (1.0 / theta["beta"]),
+            "A": max(max(beta["cA"], TINY) ** (1.0 / theta["alpha"]), TINY),
+            "B": max(max(beta["cB"], TINY) ** (1.0 / theta["beta"]), TINY),
         }
 
     def ln_L(self, p: Mapping[str, float], c: Curves) -> np.ndarray:
