@@ -16,6 +16,7 @@ import pandas as pd
 
 from rlscale.errors import InputError
 from rlscale.fit.data import X_NAMES, XName
+from rlscale.fit.estimator import LawFit
 from rlscale.fit.laws import Curves, get_law, size_param
 
 L_MIN = 1e-4
@@ -143,3 +144,16 @@ def preset(name: str) -> SimulationConfig:
         return PRESETS[name]
     except KeyError:
         raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+def from_fit(fit: LawFit) -> SimulationConfig:
+    """A fitted law as the truth of a simulation (its sizes; `with_sizes` to change them)."""
+    law = fit.law_
+    per_N = {
+        float(N): {name: fit.all_params_[size_param(name, i)] for name in law.size_names}
+        for i, N in enumerate(fit.sizes_)
+    }
+    noise = float(fit.rmse_) if fit.rmse_ is not None else 0.01
+    return SimulationConfig(
+        law=law.name, params=dict(fit.params_), per_N=per_N, x=fit.config.x, noise=noise
+    )

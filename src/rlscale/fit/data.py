@@ -40,6 +40,10 @@ class FitData:
     def n(self) -> int:
         return int(self.L.size)
 
+    @property
+    def N(self) -> np.ndarray:
+        return self.curves.N
+
     def subset(self, index: np.ndarray) -> FitData:
         """Points selected by an integer or boolean index (sizes re-indexed)."""
         idx = np.flatnonzero(index) if index.dtype == bool else index

@@ -1,0 +1,124 @@
+"""Shared CLI plumbing: one-line errors (trace behind --debug), JSON output, number parsing."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from rlscale.errors import InputError, RlscaleError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+
+
+def stdout() -> Console:
+    return Console()
+
+
+def stderr() -> Console:
+    return Console(stderr=True)
+
+
+class Session:
+    """What the root command parsed for the command now running (one CLI call per process)."""
+
+    debug = False
+
+
+def debug_enabled() -> bool:
+    return Session.debug
+
+
+def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """User errors become one line on stderr and an exit code; --debug shows the trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except RlscaleError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            else:
+                print(
+                    f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the "
+                    "trace)",
+                    file=sys.stderr,
+                )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def parse_number(text: str, what: str) -> float:
+    """'72e9', '72B', '1.5M', '3e21' → float; a clear InputError otherwise."""
+    raw = text.strip()
+    scale = 1.0
+    if raw and raw[-1] in SUFFIXES:
+        raw, scale = raw[:-1], SUFFIXES[raw[-1]]
+    try:
+        return float(raw) * scale
+    except ValueError:
+        raise InputError(f"{what}: not a number: {text!r}") from None
+
+
+def parse_numbers(values: list[str] | None, what: str) -> list[float]:
+    """Repeated options and comma lists alike: --sizes 7B --sizes 14B or --sizes 7B,14B."""
+    out: list[float] = []
+    for value in values or []:
+        out += [parse_number(part, what) for part in value.split(",") if part.strip()]
+    return out
+
+
+def write_json(obj: Any, dest: str) -> None:
+    """Write JSON to a file atomically (never a half-written file), or to stdout for '-'."""
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(dest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}"

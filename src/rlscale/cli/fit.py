@@ -1,0 +1,159 @@
+"""`rlscale fit DATA`: fit a law, print a table, optionally write the FitResult JSON."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import typer
+
+from rlscale.cli._common import fmt, handles_errors, parse_number, parse_numbers, stdout, write_json
+
+EXIT_NOT_CONVERGED = 3
+
+
+@handles_errors
+def fit_command(
+    data: str = typer.Argument(..., help="CSV, Parquet or JSONL long table, or '-' for stdin."),
+    law: str = typer.Option(
+        "paper", help="Law name: paper, loglinear, paper_e_sat, powerlaw_floor, sigmoid."
+    ),
+    x: str = typer.Option("C", "--x", help="Resource column: C (compute), D (data) or step."),
+    by: str = typer.Option("N", help="Column holding the model size."),
+    space: str = typer.Option("log", help="Residuals in ln L ('log') or in L ('linear')."),
+    loss: str = typer.Option("l2", help="l2 or huber."),
+    delta: float = typer.Option(1e-3, help="Huber threshold on the residuals."),
+    weighting: str = typer.Option("point", help="Equal weight per 'point' or per 'curve'."),
+    bootstrap: int = typer.Option(0, help="Bootstrap replicates (0: Jacobian uncertainty)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    fix: list[str] = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE."),
+    holdout_n: list[str] = typer.Option(
+        [], "--holdout-N", help="Validate: fit without these sizes and forecast them."
+    ),
+    holdout: bool = typer.Option(False, "--holdout", help="Validate on the largest size."),
+    prefix: float = typer.Option(
+        0.0, help="Validate: fit this fraction of each curve, forecast the rest."
+    ),
+    json_out: str = typer.Option("", "--json", help="Write the FitResult JSON here ('-': stdout)."),
+) -> None:
+    """Fit a scaling law to learning curves (L against C, D or step, per model size N)."""
+    from rlscale.fit import validate
+    from rlscale.fit.data import load_fit_data
+    from rlscale.fit.estimator import FitConfig, LawFit
+    from rlscale.table import read_table
+
+    fixed = tuple(_parse_fix(item) for item in fix)
+    config = FitConfig(
+        law=law,
+        x=cast(Any, x),
+        by=by,
+        space=cast(Any, space),
+        loss=cast(Any, loss),
+        delta=delta,
+        weighting=cast(Any, weighting),
+        bootstrap=bootstrap,
+        seed=seed,
+        fixed=fixed,
+    )
+    source = "<stdin>" if data == "-" else data
+    fd = load_fit_data(read_table(data), config.x, by=by, space=config.space, source=source)
+    fitter = LawFit(config).fit(fd, progress=_progress(bootstrap))
+    sizes = parse_numbers(holdout_n, "--holdout-N")
+    if sizes or holdout:
+        fitter.validation_.append(validate.holdout_sizes(fd, config, sizes or None))
+    if prefix:
+        fitter.validation_.append(validate.prefix(fd, config, prefix))
+    result = fitter.summary()
+    if json_out:
+        write_json(result, json_out)
+    if json_out != "-":
+        render_fit(result)
+    if not result["converged"]:
+        raise typer.Exit(EXIT_NOT_CONVERGED)
+
+
+def _parse_fix(item: str) -> tuple[str, float]:
+    from rlscale.errors import InputError
+
+    name, sep, value = item.partition("=")
+    if not sep or not name.strip():
+        raise InputError(f"--fix expects NAME=VALUE, not {item!r}")
+    return name.strip(), parse_number(value, f"--fix {name}")
+
+
+def _progress(replicates: int) -> Any:
+    """A rich progress bar on stderr for the bootstrap; None when there is nothing to show."""
+    if replicates <= 0:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from rlscale.cli._common import stderr
+
+    bar = Progress(
+        TextColumn("bootstrap"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=stderr(),
+        transient=True,
+    )
+    task = bar.add_task("bootstrap", total=replicates)
+    bar.start()
+
+    def advance(done: int) -> None:
+        bar.update(task, completed=done)
+        if done >= replicates:
+            bar.stop()
+
+    return advance
+
+
+def render_fit(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = stdout()
+    status = "[green]converged[/green]" if result["converged"] else "[bold red]NOT CONVERGED[/]"
+    console.print(
+        f"law [bold]{result['law']}[/bold] on {result['x']} ({result['space']} space, "
+        f"{result['loss']}): {result['n_points']} points, {result['n_sizes']} sizes — {status}"
+    )
+    if result["message"] != "converged":
+        console.print(f"  {result['message']}")
+    if not result["converged"]:
+        console.print("  [red]The numbers below are where the optimiser stopped, not a fit.[/red]")
+    if result["params"]:
+        table = Table("parameter", "value", "stderr", "95% interval", title=None)
+        for name, value in result["params"].items():
+            lo, hi = result["ci95"].get(name) or [None, None]
+            table.add_row(
+                name, fmt(value, 5), fmt(result["stderr"].get(name), 3), f"[{fmt(lo)}, {fmt(hi)}]"
+            )
+        console.print(table)
+    _render_per_n(result)
+    console.print(
+        f"R² {result['r2']:.5f}   RMSE ln L {result['rmse_log']:.4g}   RMSE L {result['rmse']:.4g}"
+        f"   uncertainty {result['uncertainty']}   {1000 * result['seconds']:.0f} ms"
+    )
+    for v in result["validation"]:
+        console.print(
+            f"validation {v['kind']}: MAE {v['mae']:.4f}, max error {v['max_error']:.4f}, "
+            f"95% band coverage {v['coverage95']:.0%} over {v['n_test']} points"
+        )
+
+
+def _render_per_n(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    per_N = result["per_N"]
+    names = list(dict.fromkeys(k for row in per_N.values() for k in row))
+    if not names:
+        return
+    table = Table("N", *names)
+    for key, row in per_N.items():
+        cis = result["per_N_ci95"].get(key, {})
+        cells = []
+        for name in names:
+            lo, hi = cis.get(name) or [None, None]
+            band = f" [{fmt(lo, 3)}, {fmt(hi, 3)}]" if lo is not None else ""
+            cells.append(f"{fmt(row.get(name))}{band}")
+        table.add_row(f"{float(key):.4g}", *cells)
+    stdout().print(table)

@@ -1,0 +1,93 @@
+"""Out-of-sample checks of a law: forecast held-out sizes, or the rest of each curve from a prefix.
+
+Both refit the law on the training part (Jacobian uncertainty, no bootstrap) and score the
+forecast of the held-out points: mean and max absolute error in L, and the fraction of true points
+inside the 95% prediction band.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rlscale.errors import InputError
+from rlscale.fit.data import FitData, load_fit_data
+from rlscale.fit.estimator import FitConfig, LawFit, n_key
+from rlscale.fit.laws import get_law
+
+
+def _as_fit_data(data: pd.DataFrame | FitData, config: FitConfig) -> FitData:
+    if isinstance(data, FitData):
+        return data
+    return load_fit_data(data, config.x, by=config.by, space=config.space)
+
+
+def holdout_sizes(
+    data: pd.DataFrame | FitData, config: FitConfig, sizes: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """Fit without `sizes` (default: the largest size) and forecast them."""
+    law = get_law(config.law)
+    if not law.forecasts_unseen:
+        raise InputError(
+            f"--holdout-N needs a law defined at unseen sizes (paper_e_sat or powerlaw_floor); "
+            f"{config.law!r} fits E separately for each size"
+        )
+    fd = _as_fit_data(data, config)
+    all_sizes = fd.curves.sizes
+    held = [float(all_sizes[-1])] if not sizes else [float(s) for s in sizes]
+    for s in held:
+        if not np.any(np.isclose(all_sizes, s, rtol=1e-6)):
+            have = ", ".join(f"{x:g}" for x in all_sizes)
+            raise InputError(f"--holdout-N {s:g} is not a size in the data ({have})")
+    test = np.isclose(fd.N[:, None], np.array(held)[None, :], rtol=1e-6).any(axis=1)
+    report = _forecast(fd, config, train=~test)
+    return {"kind": "holdout_sizes", "held_out": held, **report}
+
+
+def prefix(data: pd.DataFrame | FitData, config: FitConfig, fraction: float) -> dict[str, Any]:
+    """Fit the first `fraction` of every curve (ordered by X) and forecast the rest."""
+    if not 0 < fraction < 1:
+        raise InputError(f"--prefix must be a fraction in (0, 1), not {fraction}")
+    fd = _as_fit_data(data, config)
+    train = np.zeros(fd.n, dtype=bool)
+    for cid in np.unique(fd.curve_id):
+        idx = np.flatnonzero(fd.curve_id == cid)
+        order = idx[np.argsort(fd.curves.X[idx], kind="stable")]
+        keep = max(2, math.ceil(fraction * idx.size))
+        train[order[:keep]] = True
+    if train.all():
+        raise InputError(f"--prefix {fraction} leaves no points to forecast")
+    report = _forecast(fd, config, train=train)
+    return {"kind": "prefix", "fraction": fraction, **report}
+
+
+def _forecast(fd: FitData, config: FitConfig, train: np.ndarray) -> dict[str, Any]:
+    fit = LawFit(replace(config, bootstrap=0)).fit(fd.subset(train))
+    test = ~train
+    pred = fit.predict(fd.N[test], fd.curves.X[test])
+    truth = fd.L[test]
+    inside = (truth >= pred["lo"].to_numpy()) & (truth <= pred["hi"].to_numpy())
+    err = np.abs(pred["L"].to_numpy() - truth)
+    per_N = {}
+    for N in np.unique(fd.N[test]):
+        m = fd.N[test] == N
+        per_N[n_key(N)] = {
+            "mae": float(err[m].mean()),
+            "max_error": float(err[m].max()),
+            "coverage95": float(inside[m].mean()),
+            "n": int(m.sum()),
+        }
+    return {
+        "mae": float(err.mean()),
+        "max_error": float(err.max()),
+        "coverage95": float(inside.mean()),
+        "n_train": int(train.sum()),
+        "n_test": int(test.sum()),
+        "fit_converged": fit.converged_,
+        "per_N": per_N,
+    }
