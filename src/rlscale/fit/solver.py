@@ -28,7 +28,7 @@ POLISH_STARTS = 3
 DESCENT_RTOL = 1e-9  # a step along one parameter may lower F by at most this fraction
 IRLS_ITERATIONS = 25  # Huber inner solve; the joint polish afterwards makes the optimum exact
 SCREEN_ITERATIONS = 3
-BOUND_RTOL = 1e-6
+BOUND_RTOL = 1e-4  # within this fraction of its (internal) range a parameter is on its bound
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,11 @@ def _polish_scalar(problem: Problem, u0: float, lo: float, hi: float) -> np.ndar
             options={"xatol": 1e-10 * max(1.0, abs(u0)), "maxiter": 500},
         )
         u = float(res.x)
-    return np.array([u])
+    # Brent never evaluates the ends of its interval; an optimum on a bound is there.
+    values = {u: problem.profiled_value(np.array([u]))}
+    for end in (lo, hi):
+        values[end] = problem.profiled_value(np.array([end]))
+    return np.array([min(values, key=lambda k: values[k])])
 
 
 def _polish_full(problem: Problem, params: Mapping[str, float]) -> dict[str, float]:
