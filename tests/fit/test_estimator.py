@@ -51,8 +51,20 @@ def test_two_fits_give_identical_json_parameters(paper_base: pd.DataFrame) -> No
 def test_summary_is_json_with_the_fitresult_fields(paper_base: pd.DataFrame) -> None:
     result = LawFit(law="paper").fit(paper_base).summary()
     text = json.dumps(result, allow_nan=False)
-    for field in ("law", "x", "params", "stderr", "ci95", "per_N", "r2", "rmse_log",
-                  "n_points", "converged", "message", "seconds"):
+    for field in (
+        "law",
+        "x",
+        "params",
+        "stderr",
+        "ci95",
+        "per_N",
+        "r2",
+        "rmse_log",
+        "n_points",
+        "converged",
+        "message",
+        "seconds",
+    ):
         assert field in result
     assert json.loads(text)["per_N"]["7000000000"]["k"] > 0
     # The paper convention: E is log10 L at X = 1.
@@ -64,7 +76,10 @@ def _chinchilla_like_data() -> pd.DataFrame:
         law="powerlaw_floor",
         params={"E": 0.2, "A": 3e6, "B": 2e13, "alpha": 0.35, "beta": 0.3},
         per_N={1e8: {}, 3e8: {}, 1e9: {}, 3e9: {}},
-        x="C", steps=30, noise=0.004, seed=3,
+        x="C",
+        steps=30,
+        noise=0.004,
+        seed=3,
     )
     df = simulate(cfg)
     df.loc[[7, 40, 95], "L"] -= 0.08  # a few outliers, where Huber matters
@@ -84,11 +99,22 @@ def _reference_huber_optimum(df: pd.DataFrame, delta: float) -> tuple[float, np.
     rng = np.random.default_rng(0)
     best_value, best = np.inf, np.zeros(5)
     for _ in range(150):
-        q0 = np.array([rng.uniform(-4, 0), rng.uniform(5, 25), rng.uniform(25, 45),
-                       rng.uniform(0.05, 1.5), rng.uniform(0.05, 1.5)])
-        res = minimize(objective, q0, method="L-BFGS-B",
-                       bounds=[(-18, 0), (None, None), (None, None), (0.01, 3), (0.01, 3)],
-                       options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-12})
+        q0 = np.array(
+            [
+                rng.uniform(-4, 0),
+                rng.uniform(5, 25),
+                rng.uniform(25, 45),
+                rng.uniform(0.05, 1.5),
+                rng.uniform(0.05, 1.5),
+            ]
+        )
+        res = minimize(
+            objective,
+            q0,
+            method="L-BFGS-B",
+            bounds=[(-18, 0), (None, None), (None, None), (0.01, 3), (0.01, 3)],
+            options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-12},
+        )
         if res.fun < best_value:
             best_value, best = res.fun, res.x
     return best_value, best
@@ -178,8 +204,10 @@ def test_predict_band_and_roundtrip_through_json(paper_base: pd.DataFrame) -> No
 
 def test_paper_e_sat_forecasts_unseen_sizes() -> None:
     truth = SimulationConfig(
-        law="paper_e_sat", params={"Kmax": 0.14, "N0": 10e9, "Emax": 2.5, "N1": 20e9},
-        per_N={n: {} for n in (0.5e9, 1.5e9, 3e9, 7e9, 14e9, 32e9, 72e9)}, noise=0.005,
+        law="paper_e_sat",
+        params={"Kmax": 0.14, "N0": 10e9, "Emax": 2.5, "N1": 20e9},
+        per_N={n: {} for n in (0.5e9, 1.5e9, 3e9, 7e9, 14e9, 32e9, 72e9)},
+        noise=0.005,
     )
     df = simulate(truth)
     fit = LawFit(law="paper_e_sat").fit(df[df["N"] < 72e9])

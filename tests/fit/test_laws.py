@@ -62,8 +62,9 @@ def test_powerlaw_floor_log_sum_exp_equals_direct_sum() -> None:
 def test_sigmoid_is_the_scalerl_formula() -> None:
     c = grid_curves()
     p = TRUE["sigmoid"]
-    r0, a, xm, b = (np.array([p[size_param(n, i)] for i in range(3)])[c.g]
-                    for n in ("R0", "A", "Xmid", "B"))
+    r0, a, xm, b = (
+        np.array([p[size_param(n, i)] for i in range(3)])[c.g] for n in ("R0", "A", "Xmid", "B")
+    )
     R = r0 + (a - r0) / (1 + (xm / c.X) ** b)
     np.testing.assert_allclose(np.exp(get_law("sigmoid").ln_L(p, c)), 1 - R, rtol=1e-10)
 

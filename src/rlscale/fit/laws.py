@@ -109,6 +109,7 @@ class Design:
     phi: np.ndarray
     names: tuple[str, ...]
     nonneg: bool = False
+    block: np.ndarray | None = None  # set when row i's only nonzero column is block[i]
 
 
 def _no_columns(offset: np.ndarray) -> Design:
@@ -206,7 +207,8 @@ class PaperLaw(Law):
             return Design(np.zeros(c.n), phi, ("Kmax", *e_names))
         k = k_of_N(c.N, theta["Kmax"], theta["N0"])
         a_names = tuple(size_param("a", i) for i in range(c.G))
-        return Design(np.zeros(c.n), onehot * np.exp(-k * np.log(c.X))[:, None], a_names)
+        phi = onehot * np.exp(-k * np.log(c.X))[:, None]
+        return Design(np.zeros(c.n), phi, a_names, block=c.g)
 
     def complete(
         self, space: Space, theta: Mapping[str, float], beta: Mapping[str, float]
@@ -302,7 +304,8 @@ class LoglinearLaw(Law):
             return Design(np.zeros(c.n), phi, tuple(names))
         k = np.array([theta[size_param("k", i)] for i in range(c.G)])
         a_names = tuple(size_param("a", i) for i in range(c.G))
-        return Design(np.zeros(c.n), onehot * np.exp(-k[c.g] * np.log(c.X))[:, None], a_names)
+        phi = onehot * np.exp(-k[c.g] * np.log(c.X))[:, None]
+        return Design(np.zeros(c.n), phi, a_names, block=c.g)
 
     def complete(
         self, space: Space, theta: Mapping[str, float], beta: Mapping[str, float]

@@ -24,6 +24,7 @@ from rlscale.fit.laws import Curves, Law, ParamSpec, Space, size_param, split_si
 
 Loss = Literal["l2", "huber"]
 GRID_BUDGET = 700  # objective evaluations spent on the start grid
+GRID_BUDGET_WARM = 100  # ... when a warm start is given
 POLISH_STARTS = 3
 DESCENT_RTOL = 1e-9  # a step along one parameter may lower F by at most this fraction
 IRLS_ITERATIONS = 25  # Huber inner solve; the joint polish afterwards makes the optimum exact
@@ -86,23 +87,41 @@ def solve_linear(
     objective: Objective,
     nonneg: bool,
     iterations: int = IRLS_ITERATIONS,
+    block: np.ndarray | None = None,
 ) -> np.ndarray:
-    """argmin_β Σ w·ρ(Φβ − z): weighted least squares, IRLS for Huber, NNLS when nonneg."""
+    """argmin_β Σ w·ρ(Φβ − z): weighted least squares, IRLS for Huber, NNLS when nonneg.
+
+    `block[i]` names the only nonzero column of row i (per-size amplitudes): then each β_j is a
+    ratio of sums over its rows, O(n) instead of a matrix solve.
+    """
     if phi.shape[1] == 0:
         return np.zeros(0)
-    u = w
-    beta = _weighted_lstsq(phi, z, u, nonneg)
+
+    def wls(u: np.ndarray) -> np.ndarray:
+        if block is not None and not nonneg:
+            return _block_lstsq(phi, z, u, block)
+        return _weighted_lstsq(phi, z, u, nonneg)
+
+    beta = wls(w)
     if objective.loss == "l2":
         return beta
     for _ in range(iterations):
         r = np.abs(z - phi @ beta)
         u = w * np.minimum(1.0, objective.delta / np.maximum(r, 1e-300))
-        new = _weighted_lstsq(phi, z, u, nonneg)
+        new = wls(u)
         done = np.max(np.abs(new - beta)) <= 1e-13 * (1.0 + np.max(np.abs(beta)))
         beta = new
         if done:
             break
     return beta
+
+
+def _block_lstsq(phi: np.ndarray, z: np.ndarray, u: np.ndarray, block: np.ndarray) -> np.ndarray:
+    m = phi.shape[1]
+    x = phi[np.arange(block.size), block]
+    den = np.bincount(block, u * x * x, minlength=m)
+    num = np.bincount(block, u * x * z, minlength=m)
+    return np.asarray(num / np.where(den > 0, den, 1.0))
 
 
 def _weighted_lstsq(phi: np.ndarray, z: np.ndarray, u: np.ndarray, nonneg: bool) -> np.ndarray:
@@ -167,7 +186,10 @@ class Problem:
                 free_cols.append(j)
                 free_names.append(name)
         phi = d.phi[:, free_cols]
-        beta = solve_linear(phi, self.y - offset, self.w, self.objective, d.nonneg, iterations)
+        block = d.block if len(free_cols) == d.phi.shape[1] else None
+        beta = solve_linear(
+            phi, self.y - offset, self.w, self.objective, d.nonneg, iterations, block
+        )
         r = offset + phi @ beta - self.y
         fixed_beta = {n: v for n, v in self.fixed.items() if n in d.names}
         linear = {**dict(zip(free_names, map(float, beta), strict=True)), **fixed_beta}
@@ -204,22 +226,21 @@ def _bounds(specs: Sequence[ParamSpec]) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _grid(specs: Sequence[ParamSpec]) -> tuple[np.ndarray, np.ndarray]:
-    """Cell midpoints over the internal bounds (~GRID_BUDGET points) and their grid indices."""
+def _grid(specs: Sequence[ParamSpec], budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell midpoints over the internal bounds (~budget points) and their grid indices."""
     dim = len(specs)
-    per_dim = max(3, min(41, round(GRID_BUDGET ** (1.0 / dim))))
+    per_dim = max(3, min(41, round(budget ** (1.0 / dim))))
     lo, hi = _bounds(specs)
     index = np.array(list(itertools.product(range(per_dim), repeat=dim)))
     return lo + (index + 0.5) * (hi - lo) / per_dim, index
 
 
-def _grid_starts(problem: Problem) -> list[np.ndarray]:
+def _grid_starts(problem: Problem, budget: int, wanted: int) -> list[np.ndarray]:
     """The best grid points in distinct basins: no start is a grid neighbour of a better one."""
-    points, index = _grid(problem.theta_specs)
+    points, index = _grid(problem.theta_specs, budget)
     # Screening only ranks starts, so Huber's inner solve gets a few reweightings here.
     values = np.array([problem.profiled_value(u, SCREEN_ITERATIONS) for u in points])
     chosen: list[int] = []
-    wanted = POLISH_STARTS if problem.objective.loss == "l2" else 1
     for i in np.argsort(values, kind="stable"):
         if not math.isfinite(values[i]) or len(chosen) == wanted:
             break
@@ -326,7 +347,11 @@ def solve(
     """Minimise the problem's objective from a grid and the given starts; check the optimum."""
     candidates = [np.array([s.to_internal(p[s.name]) for s in problem.theta_specs]) for p in starts]
     if problem.theta_specs and (grid or not candidates):
-        candidates += _grid_starts(problem)
+        # A warm start already comes from a global search of a related objective: a coarser
+        # grid here only guards against a different basin.
+        warm = bool(candidates)
+        wanted = POLISH_STARTS if problem.objective.loss == "l2" and not warm else 1
+        candidates += _grid_starts(problem, GRID_BUDGET_WARM if warm else GRID_BUDGET, wanted)
     if not problem.theta_specs:
         candidates = [np.zeros(0)]
     best: dict[str, float] | None = None
