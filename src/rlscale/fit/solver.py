@@ -236,17 +236,30 @@ def _grid(specs: Sequence[ParamSpec], budget: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _grid_starts(problem: Problem, budget: int, wanted: int) -> list[np.ndarray]:
-    """The best grid points in distinct basins: no start is a grid neighbour of a better one."""
+    """The best grid point, then the best other local minima of the grid (distinct basins)."""
     points, index = _grid(problem.theta_specs, budget)
     # Screening only ranks starts, so Huber's inner solve gets a few reweightings here.
     values = np.array([problem.profiled_value(u, SCREEN_ITERATIONS) for u in points])
-    chosen: list[int] = []
-    for i in np.argsort(values, kind="stable"):
-        if not math.isfinite(values[i]) or len(chosen) == wanted:
-            break
-        if all(np.max(np.abs(index[i] - index[j])) > 1 for j in chosen):
-            chosen.append(int(i))
-    return [points[i] for i in chosen]
+    order = [int(i) for i in np.argsort(values, kind="stable") if math.isfinite(values[i])]
+    minima = _grid_local_minima(values, index)
+    chosen = order[:1] + [i for i in order[1:] if minima[i]]
+    return [points[i] for i in chosen[:wanted]]
+
+
+def _grid_local_minima(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Points no higher than their neighbours along each axis of the grid."""
+    per_dim = int(index[:, -1].max()) + 1
+    shape = (per_dim,) * index.shape[1]
+    grid = np.where(np.isfinite(values), values, np.inf).reshape(shape)
+    minimum = np.ones(shape, dtype=bool)
+    for axis in range(grid.ndim):
+        for shift in (1, -1):
+            neighbour = np.roll(grid, shift, axis=axis)
+            edge = [slice(None)] * grid.ndim
+            edge[axis] = slice(0, 1) if shift == 1 else slice(-1, None)
+            neighbour[tuple(edge)] = np.inf  # no wrap-around
+            minimum &= grid <= neighbour
+    return np.asarray(minimum.reshape(-1))
 
 
 def _polish_theta(problem: Problem, u0: np.ndarray) -> np.ndarray:
