@@ -102,6 +102,10 @@ class LawFit:
         start = time.perf_counter()
         cfg, law = self.config, get_law(self.config.law)
         fd = data if isinstance(data, FitData) else self._load(data, source)
+        if cfg.space == "log" and np.any(fd.L <= 0):
+            raise InputError(
+                f"{fd.source}: L = 0 cannot be fitted in log space; try --space linear"
+            )
         check_identifiable(law, fd, cfg)
         objective = cfg.objective
         w = curve_weights(fd.curve_id, cfg.weighting)
@@ -113,18 +117,11 @@ class LawFit:
         self._set_point_estimate(law, fd, problem, sol)
         if cfg.bootstrap:
             draws, self.bootstrap_ = bootstrap_draws(
-                law,
-                fd,
-                objective,
-                fixed,
-                lambda cid: curve_weights(cid, cfg.weighting),
-                sol.params,
-                self.cov_names_,
-                self.cov_log_,
-                cfg.bootstrap,
-                cfg.seed,
-                progress,
-            )
+                law, fd, objective, fixed,
+                weights=lambda cid: curve_weights(cid, cfg.weighting),
+                start=sol.params, names=self.cov_names_, log_scale=self.cov_log_,
+                replicates=cfg.bootstrap, seed=cfg.seed, progress=progress,
+            )  # fmt: skip
             self._set_bootstrap(draws)
         else:
             self._set_jacobian_uncertainty()
