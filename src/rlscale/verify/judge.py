@@ -1,0 +1,94 @@
+"""The comparison policy: decide one (response, gold) pair. Runs inside verifier workers.
+
+Policy, in order (each step documented in README):
+1. Extraction (`answer.extract_answer`): after the last </think>, the last \\boxed{}, else "final
+   answer is …", else the response's tail for math-verify's LaTeX extraction. An answer longer than
+   the cap is unparsable without parsing.
+2. Multiple choice: a gold that is a letter A–E (optionally in parentheses) needs that letter.
+3. Exact numbers: when gold and answer are both plain integers, decimals or numeric fractions
+   (thousands separators, `x = …`, trailing % and ° allowed), their exact rational values must be
+   equal: no tolerance, so 10000 ≠ 10001 and 0.333 ≠ 1/3.
+4. Otherwise math-verify: the gold wrapped in \\boxed{} and the answer are parsed with its LaTeX
+   extraction only (its plain-expression extraction runs sympy's parse_expr, an eval, on model
+   text: never used) and compared with `verify`. Its own signal-based timeouts are off: the worker
+   is killed from outside instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import MutableMapping
+from typing import Any, Literal
+
+from rlscale.verify.answer import (
+    MAX_ANSWER_CHARS,
+    canonical,
+    choice_letter,
+    exact_number,
+    extract_answer,
+    normalize_gold,
+)
+
+Kind = Literal["correct", "wrong", "unparsable", "timeout"]
+_GOLD_LETTER = re.compile(r"^\(?([A-E])\)?$")
+GOLD_CACHE_SIZE = 20_000
+
+
+def _math_verify() -> Any:
+    import math_verify
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    return math_verify
+
+
+def judge(
+    response: str,
+    gold: str,
+    gold_cache: MutableMapping[str, Any] | None = None,
+    cap: int = MAX_ANSWER_CHARS,
+) -> Kind:
+    """The verdict kind for one response against one gold answer."""
+    gold_text = normalize_gold(gold)
+    answer = extract_answer(response, cap)
+    if answer.too_long or answer.text is None:
+        return "unparsable"
+    letter = _GOLD_LETTER.match(canonical(gold_text))
+    if letter:
+        said = choice_letter(answer.text) if answer.how != "tail" else _last_letter(answer.text)
+        if said is None:
+            return "unparsable"
+        return "correct" if said == letter.group(1) else "wrong"
+    if answer.how != "tail":
+        g, p = exact_number(gold_text), exact_number(answer.text)
+        if g is not None and p is not None:
+            return "correct" if g == p else "wrong"
+    return _symbolic(gold_text, answer.text, answer.how, gold_cache)
+
+
+def _last_letter(tail: str) -> str | None:
+    found = re.findall(r"\(([A-E])\)|\b([A-E])\b", tail)
+    return (found[-1][0] or found[-1][1]) if found else None
+
+
+def _symbolic(
+    gold: str, answer: str, how: str, gold_cache: MutableMapping[str, Any] | None
+) -> Kind:
+    mv = _math_verify()
+    config = [mv.LatexExtractionConfig(boxed_match_priority=0)]
+    cache = gold_cache if gold_cache is not None else {}
+    gold_parsed = cache.get(gold)
+    if gold_parsed is None:
+        if len(cache) >= GOLD_CACHE_SIZE:
+            cache.clear()
+        gold_parsed = mv.parse(f"\\boxed{{{gold}}}", config, parsing_timeout=None)
+        cache[gold] = gold_parsed
+    text = answer if how == "tail" else f"\\boxed{{{answer}}}"
+    pred = mv.parse(text, config, parsing_timeout=None)
+    if not pred:
+        return "unparsable"
+    if not gold_parsed:
+        # A gold that does not parse can only be matched as the same string.
+        return "correct" if canonical(answer) == canonical(gold) else "wrong"
+    ok = mv.verify(gold_parsed, pred, timeout_seconds=None)
+    return "correct" if ok else "wrong"
