@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,3 +17,14 @@ def paper_base() -> pd.DataFrame:
 
 def paper_base_seed(seed: int) -> pd.DataFrame:
     return simulate(replace(preset("paper-base"), seed=seed))
+
+
+SHARED_MATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "math"
+
+
+@pytest.fixture(scope="session")
+def math_data() -> Path:
+    """The real problem sets beside the checkout (see its README)."""
+    if not (SHARED_MATH / "math__full_difficulty_ordered_test_500.parquet").exists():
+        pytest.skip(f"the shared math data is not at {SHARED_MATH}")
+    return SHARED_MATH

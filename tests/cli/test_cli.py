@@ -113,3 +113,26 @@ def test_the_main_job_pipeline_runs_as_a_program() -> None:
     done = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Kmax" in done.stdout and "converged" in done.stdout
+
+
+def test_verify_counts_verdicts_and_writes_one_line_each(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    lines = [{"response": r"so \boxed{42}", "answer": "42"},
+             {"response": r"\boxed{41}", "answer": "42"},
+             {"response": "I do not know", "answer": "42"}]
+    pairs.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "verdicts.jsonl"
+    result = runner.invoke(app, ["verify", str(pairs), "--json", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "correct 1, wrong 1, unparsable 1, timeout 0" in result.output
+    verdicts = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [v["verdict"] for v in verdicts] == ["correct", "wrong", "unparsable"]
+    assert [v["reward"] for v in verdicts] == [1.0, 0.0, 0.0]
+
+
+def test_verify_names_the_bad_row(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"response": "1", "answer": "1"}\n{"response": "2"}\n')
+    result = runner.invoke(app, ["verify", str(pairs)])
+    assert result.exit_code == 2
+    assert f"{pairs}: row 2: missing or non-text 'answer'" in result.output

@@ -38,12 +38,13 @@ def _root(
 
 
 def _register() -> None:
-    from rlscale.cli import fit, plan, predict, simulate
+    from rlscale.cli import fit, plan, predict, simulate, verify
 
     app.command("fit")(fit.fit_command)
     app.command("predict")(predict.predict_command)
     app.command("plan")(plan.plan_command)
     app.command("simulate")(simulate.simulate_command)
+    app.command("verify")(verify.verify_command)
 
 
 _register()

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,13 @@ class _Worker:
                 pipe.close()
 
 
+def _kill_all(workers: list[_Worker]) -> None:
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.kill()
+    workers.clear()
+
+
 class VerifierPool:
     """`pool.verify([(response, gold), …]) → [Verdict, …]`; use as a context manager."""
 
@@ -87,6 +95,8 @@ class VerifierPool:
             raise ValueError("workers, timeout, memory_bytes and cap must be positive")
         self.timeout, self.memory_bytes, self.cap = timeout, memory_bytes, cap
         self._lock = threading.Lock()
+        self._started: list[_Worker] = []  # every live process, killed at exit if not closed
+        weakref.finalize(self, _kill_all, self._started)
         self._workers = [self._spawn() for _ in range(workers)]
         self._spare = self._spawn()
         self.replaced = 0
@@ -104,7 +114,9 @@ class VerifierPool:
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
-        return _Worker(process)
+        worker = _Worker(process)
+        self._started[:] = [w for w in self._started if w.process.poll() is None] + [worker]
+        return worker
 
     def _await_ready(self, worker: _Worker) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -121,6 +133,11 @@ class VerifierPool:
         self._workers[self._workers.index(worker)] = self._spare
         self._spare = self._spawn()
         self.replaced += 1
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the active workers (not the spare)."""
+        return [w.process.pid for w in self._workers]
 
     def verify(self, pairs: Iterable[tuple[str, str]]) -> list[Verdict]:
         """Verdicts for (response, gold) pairs, in input order."""
@@ -179,8 +196,7 @@ class VerifierPool:
                 results[i] = Verdict("timeout", now - start)
 
     def close(self) -> None:
-        for worker in [*self._workers, self._spare]:
-            worker.kill()
+        _kill_all(self._started)
         self._workers = []
 
     def __enter__(self) -> VerifierPool:

@@ -1,0 +1,70 @@
+"""`rlscale verify PAIRS.jsonl`: verify {"response", "answer"} lines; counts and throughput."""
+
+from __future__ import annotations
+
+import typer
+
+from rlscale.cli._common import handles_errors, stdout
+
+
+@handles_errors
+def verify_command(
+    pairs: str = typer.Argument(..., help='JSONL, one {"response": …, "answer": …} a line.'),
+    json_out: str = typer.Option("", "--json", help="Write one verdict line per input line."),
+    workers: int = typer.Option(2, help="Worker processes (at most the number of cores)."),
+    timeout: float = typer.Option(5.0, help="Wall-clock seconds per answer before it is killed."),
+) -> None:
+    """Grade model responses against gold answers in isolated, killable workers."""
+    import json
+    import time
+    from collections import Counter
+    from pathlib import Path
+
+    from rlscale.errors import InputError
+    from rlscale.verify import VerifierPool
+
+    items = _read_pairs(Path(pairs))
+    if workers < 1 or timeout <= 0:
+        raise InputError("--workers and --timeout must be positive")
+    with VerifierPool(workers=workers, timeout=timeout) as pool:
+        start = time.perf_counter()
+        verdicts = pool.verify(items)
+        seconds = time.perf_counter() - start
+    if json_out:
+        lines = [
+            json.dumps({"verdict": v.kind, "reward": v.reward, "seconds": v.seconds})
+            for v in verdicts
+        ]
+        Path(json_out).write_text("\n".join(lines) + ("\n" if lines else ""))
+    counts = Counter(v.kind for v in verdicts)
+    summary = ", ".join(
+        f"{k} {counts.get(k, 0)}" for k in ("correct", "wrong", "unparsable", "timeout")
+    )
+    rate = len(verdicts) / seconds if seconds > 0 else float("inf")
+    stdout().print(f"{len(verdicts)} answers: {summary} — {rate:.0f} answers/s ({workers} workers)")
+
+
+def _read_pairs(path: object) -> list[tuple[str, str]]:
+    import json
+    from pathlib import Path
+
+    from rlscale.errors import InputError
+
+    assert isinstance(path, Path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    items = []
+    for row, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: row {row}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: row {row}: expected an object with response and answer")
+        for key in ("response", "answer"):
+            if not isinstance(record.get(key), str | int | float):
+                raise InputError(f"{path}: row {row}: missing or non-text '{key}'")
+        items.append((str(record["response"]), str(record["answer"])))
+    return items
