@@ -32,8 +32,13 @@ def responses(golds: list[str]) -> tuple[list[str], list[str]]:
     for g in golds:
         right.append(f"Working through the problem step by step.\nThus \\boxed{{{g}}}")
         digits = list(re.finditer(r"\d+", g))
-        bad = g + "+1" if not digits else (
-            g[: digits[-1].start()] + str(int(digits[-1].group()) + 1) + g[digits[-1].end():])
+        bad = (
+            g + "+1"
+            if not digits
+            else (
+                g[: digits[-1].start()] + str(int(digits[-1].group()) + 1) + g[digits[-1].end() :]
+            )
+        )
         wrong.append(f"Working through the problem step by step.\nThus \\boxed{{{bad}}}")
     return right, wrong
 
@@ -54,8 +59,9 @@ def pooled(pool: VerifierPool, golds: list[str], texts: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
-                                              "data" / "math"))
+    parser.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "math")
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     df = pd.read_parquet(Path(args.data) / "math__full_difficulty_ordered_test_500.parquet")
@@ -71,8 +77,10 @@ def main() -> None:
                 theirs.append(direct(golds, texts))
                 ours.append(pooled(pool, golds, texts))
             a, b = statistics.median(ours), statistics.median(theirs)
-            print(f"500 {name} answers: rlscale pool {a:.0f}/s, math-verify direct {b:.0f}/s, "
-                  f"ratio {a / b:.1f}x")
+            print(
+                f"500 {name} answers: rlscale pool {a:.0f}/s, math-verify direct {b:.0f}/s, "
+                f"ratio {a / b:.1f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -117,9 +117,11 @@ def test_the_main_job_pipeline_runs_as_a_program() -> None:
 
 def test_verify_counts_verdicts_and_writes_one_line_each(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.jsonl"
-    lines = [{"response": r"so \boxed{42}", "answer": "42"},
-             {"response": r"\boxed{41}", "answer": "42"},
-             {"response": "I do not know", "answer": "42"}]
+    lines = [
+        {"response": r"so \boxed{42}", "answer": "42"},
+        {"response": r"\boxed{41}", "answer": "42"},
+        {"response": "I do not know", "answer": "42"},
+    ]
     pairs.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     out = tmp_path / "verdicts.jsonl"
     result = runner.invoke(app, ["verify", str(pairs), "--json", str(out), "--workers", "1"])

@@ -71,6 +71,10 @@ def test_exact_numbers(text: str, value: Fraction | None) -> None:
 
 def test_choice_letters() -> None:
     assert [choice_letter(t) for t in ("A", "(b)", r"\text{(C)}", "D) 12", "AB")] == [
-        "A", "B", "C", "D", None,
+        "A",
+        "B",
+        "C",
+        "D",
+        None,
     ]
     assert canonical(r"$\text{(E)}$") == "(E)"

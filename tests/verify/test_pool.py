@@ -67,7 +67,7 @@ def wrong_answers(gold: str) -> list[str]:
         for delta in (1, -1):
             new = int(last.group()) + delta
             if new >= 0:
-                out.append(g[: last.start()] + str(new) + g[last.end():])
+                out.append(g[: last.start()] + str(new) + g[last.end() :])
     value = exact_number(g)
     if value is not None and value != 0:
         out.append(str(-value))
@@ -85,8 +85,9 @@ def test_equivalent_forms_are_correct(pool: VerifierPool, golds: list[str]) -> N
     pairs = [(model_style(form), g) for g in golds for form in alternative_forms(g)]
     assert len(pairs) >= 400
     verdicts = pool.verify(pairs)
-    missed = [(p[0][-60:], p[1]) for p, v in zip(pairs, verdicts, strict=True)
-              if v.kind != "correct"]
+    missed = [
+        (p[0][-60:], p[1]) for p, v in zip(pairs, verdicts, strict=True) if v.kind != "correct"
+    ]
     assert missed == []
 
 
@@ -121,7 +122,8 @@ def test_hostile_inputs_end_within_the_timeout_and_are_not_correct() -> None:
             assert time.perf_counter() - start <= timeout + 1.0, text[:40]
             assert verdict.kind != "correct"
         assert [v.kind for v in pool.verify([(r"\boxed{3}", "3"), (r"\boxed{4}", "3")])] == [
-            "correct", "wrong",
+            "correct",
+            "wrong",
         ]
 
 

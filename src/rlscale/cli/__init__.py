@@ -38,13 +38,14 @@ def _root(
 
 
 def _register() -> None:
-    from rlscale.cli import fit, plan, predict, simulate, verify
+    from rlscale.cli import data, fit, plan, predict, simulate, verify
 
     app.command("fit")(fit.fit_command)
     app.command("predict")(predict.predict_command)
     app.command("plan")(plan.plan_command)
     app.command("simulate")(simulate.simulate_command)
     app.command("verify")(verify.verify_command)
+    app.add_typer(data.data_app, name="data")
 
 
 _register()

@@ -1,0 +1,19 @@
+"""Problems and their order: loaders, synthetic tasks, curriculum, data reuse. No torch here."""
+
+from rlscale.data.loaders import load_problems, read_problems
+from rlscale.data.order import curriculum_order, find_overlap, reuse_pool, reuse_subset
+from rlscale.data.problem import DataError, Problem
+from rlscale.data.synthetic import TASKS, generate
+
+__all__ = [
+    "TASKS",
+    "DataError",
+    "Problem",
+    "curriculum_order",
+    "find_overlap",
+    "generate",
+    "load_problems",
+    "read_problems",
+    "reuse_pool",
+    "reuse_subset",
+]

@@ -1,0 +1,86 @@
+"""Curriculum order, data-reuse (τ) subsets and train/holdout overlap. Pure list functions."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import re
+from collections.abc import Sequence
+
+from rlscale.data.problem import Problem
+from rlscale.errors import InputError
+
+
+def curriculum_order(problems: Sequence[Problem]) -> list[Problem]:
+    """Easy → hard: difficulty ascending (pass rate descending), stable; unknown last."""
+    return sorted(problems, key=lambda p: (p.difficulty is None, p.difficulty or 0.0))
+
+
+def reuse_pool(
+    problems: Sequence[Problem], total: int, tau: int, seed: int = 0, nested: bool = False
+) -> list[Problem]:
+    """The total/τ unique problems of the data-reuse experiment, in curriculum order.
+
+    The curriculum-ordered problems are cut into pool-size bins of equal width and one problem is
+    drawn from each (seeded), so the pool keeps the easy/hard proportions and the order. With
+    `nested`, each problem gets one seeded priority and a bin takes its lowest-priority member
+    from a fixed set of fine strata, so a smaller pool is contained in a larger one.
+    """
+    if tau < 1 or total < 1:
+        raise InputError(f"total and tau must be >= 1, not total={total}, tau={tau}")
+    size = total // tau
+    ordered = curriculum_order(problems)
+    if not 1 <= size <= len(ordered):
+        raise InputError(
+            f"a pool of {total}/{tau} = {size} problems needs 1 to {len(ordered)} problems"
+        )
+    rng = random.Random(seed)
+    if not nested:
+        edges = [round(i * len(ordered) / size) for i in range(size + 1)]
+        return [ordered[rng.randrange(lo, hi)] for lo, hi in itertools.pairwise(edges)]
+    priority = [rng.random() for _ in ordered]
+    chosen: list[int] = []
+    for members, count in zip(_strata(len(ordered)), _allocate(len(ordered), size), strict=True):
+        chosen += sorted(members, key=lambda i: priority[i])[:count]
+    return [ordered[i] for i in sorted(chosen)]
+
+
+STRATA = 10
+
+
+def _strata(n: int) -> list[range]:
+    edges = [round(k * n / STRATA) for k in range(STRATA + 1)]
+    return [range(lo, hi) for lo, hi in itertools.pairwise(edges)]
+
+
+def _allocate(n: int, size: int) -> list[int]:
+    """Largest-remainder shares of `size` over the strata, proportional to their sizes."""
+    sizes = [len(r) for r in _strata(n)]
+    exact = [size * s / n for s in sizes]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(STRATA), key=lambda k: (counts[k] - exact[k], k))
+    for k in by_remainder[: size - sum(counts)]:
+        counts[k] += 1
+    return counts
+
+
+def reuse_subset(
+    problems: Sequence[Problem], total: int, tau: int, seed: int = 0, nested: bool = False
+) -> list[Problem]:
+    """The training sequence: the pool, in curriculum order, repeated τ times (`total` long)."""
+    pool = reuse_pool(problems, total, tau, seed, nested)
+    repeats = math.ceil(total / len(pool))
+    return (pool * repeats)[:total]
+
+
+def normalized_prompt(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def find_overlap(train: Sequence[Problem], holdout: Sequence[Problem]) -> list[tuple[str, str]]:
+    """(train id, holdout id) of every pair with the same normalised prompt text."""
+    by_text: dict[str, list[str]] = {}
+    for p in holdout:
+        by_text.setdefault(normalized_prompt(p.prompt), []).append(p.id)
+    return [(p.id, h) for p in train for h in by_text.get(normalized_prompt(p.prompt), [])]
