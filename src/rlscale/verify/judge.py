@@ -63,7 +63,14 @@ def judge(
         g, p = exact_number(gold_text), exact_number(answer.text)
         if g is not None and p is not None:
             return "correct" if g == p else "wrong"
+        if _same_text(gold_text, answer.text):
+            return "correct"
     return _symbolic(gold_text, answer.text, answer.how, gold_cache)
+
+
+def _same_text(gold: str, answer: str) -> bool:
+    """Identical up to spacing and presentation: equal without parsing anything."""
+    return re.sub(r"\s+", "", canonical(gold)) == re.sub(r"\s+", "", canonical(answer))
 
 
 def _last_letter(tail: str) -> str | None:
@@ -90,5 +97,21 @@ def _symbolic(
     if not gold_parsed:
         # A gold that does not parse can only be matched as the same string.
         return "correct" if canonical(answer) == canonical(gold) else "wrong"
+    if _numerically_different(gold_parsed[0], pred[0]):
+        return "wrong"
     ok = mv.verify(gold_parsed, pred, timeout_seconds=None)
     return "correct" if ok else "wrong"
+
+
+def _numerically_different(gold: Any, pred: Any) -> bool:
+    """Two constants whose 30-digit values differ cannot be equal: no simplify needed."""
+    import sympy
+
+    if not (isinstance(gold, sympy.Expr) and isinstance(pred, sympy.Expr)):
+        return False
+    if gold.free_symbols or pred.free_symbols or not (gold.is_number and pred.is_number):
+        return False
+    a, b = sympy.N(gold, 30), sympy.N(pred, 30)
+    if not (a.is_finite and b.is_finite) or a.has(sympy.nan) or b.has(sympy.nan):
+        return False
+    return bool(abs(a - b) > sympy.Float("1e-20", 30) * max(1, abs(a)))
