@@ -38,7 +38,7 @@ def _root(
 
 
 def _register() -> None:
-    from rlscale.cli import data, fit, plan, predict, simulate, verify
+    from rlscale.cli import data, fit, models, plan, predict, simulate, verify
 
     app.command("fit")(fit.fit_command)
     app.command("predict")(predict.predict_command)
@@ -46,6 +46,7 @@ def _register() -> None:
     app.command("simulate")(simulate.simulate_command)
     app.command("verify")(verify.verify_command)
     app.add_typer(data.data_app, name="data")
+    app.add_typer(models.models_app, name="models")
 
 
 _register()

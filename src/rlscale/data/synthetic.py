@@ -26,6 +26,7 @@ class SynthTask:
     levels: int
     generate: Callable[[random.Random, int], Generated]  # (rng, level 1..levels)
     description: str
+    holdout_min_level: int = 1  # the holdout draws only from this level up
 
 
 def _arith(rng: random.Random, level: int) -> Generated:
@@ -55,6 +56,19 @@ def _join(numbers: list[int], ops: list[str]) -> str:
     return out
 
 
+def _addsub(rng: random.Random, level: int) -> Generated:
+    """A chain of level + 1 numbers (0–30) joined by + and −, summed left to right."""
+    numbers = [rng.randint(0, 30) for _ in range(level + 1)]
+    ops = [rng.choice("+-") for _ in range(level)]
+    prompt = "Compute " + _join(numbers, ops) + "."
+    steps, total = [], numbers[0]
+    for op, n in zip(ops, numbers[1:], strict=True):
+        value = total + n if op == "+" else total - n
+        steps.append(f"{total}{op}{n}={value}.")
+        total = value
+    return prompt, " ".join([*steps, f"\\boxed{{{total}}}"]), str(total)
+
+
 def _linear(rng: random.Random, level: int) -> Generated:
     """Solve a·x + b = c for an integer x; larger coefficients at higher levels."""
     top = (5, 9, 20, 50)[min(level, 4) - 1]
@@ -71,6 +85,13 @@ def _linear(rng: random.Random, level: int) -> Generated:
 TASKS: dict[str, SynthTask] = {
     t.name: t
     for t in (
+        SynthTask(
+            "addsub",
+            4,
+            _addsub,
+            "chains of 2–5 numbers with + and −; holdout 3–5",
+            holdout_min_level=2,
+        ),
         SynthTask("arith", 4, _arith, "integer arithmetic with +, −, ×; 2 to 5 operands"),
         SynthTask("linear", 4, _linear, "solve a·x + b = c for integer x"),
     )
@@ -92,8 +113,9 @@ def generate(task: str, split: str, n: int, seed: int) -> list[Problem]:
         raise InputError(f"synthetic n must be >= 1, not {n}")
     spec, rng = TASKS[task], random.Random(f"{task}/{split}/{seed}")
     want_holdout, seen, out = split == "holdout", set(), []
+    low = spec.holdout_min_level if want_holdout else 1
     for _ in range(200 * n):
-        level = rng.randint(1, spec.levels)
+        level = rng.randint(low, spec.levels)
         prompt, solution, answer = spec.generate(rng, level)
         if prompt in seen or in_holdout(prompt) != want_holdout:
             continue

@@ -1,0 +1,54 @@
+"""The built-in micro model ladder: tiny Qwen2 configurations as data, and where builds live."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_POSITIONS = 192  # longest prompt + worked solution of the synthetic task, with room
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One size of the ladder: a Qwen2ForCausalLM shape (no grouped KV at these widths)."""
+
+    name: str
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+
+    def config(self, vocab_size: int, bos: int, eos: int, pad: int) -> Any:
+        from transformers import Qwen2Config
+
+        return Qwen2Config(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            num_key_value_heads=self.heads,
+            intermediate_size=self.intermediate,
+            max_position_embeddings=MAX_POSITIONS,
+            tie_word_embeddings=True,
+            bos_token_id=bos,
+            eos_token_id=eos,
+            pad_token_id=pad,
+            rope_theta=10_000.0,
+            use_sliding_window=False,
+        )
+
+
+LADDER: tuple[Rung, ...] = (
+    Rung("micro-xs", hidden=32, layers=2, heads=4, intermediate=128),
+    Rung("micro-s", hidden=64, layers=3, heads=4, intermediate=256),
+    Rung("micro-m", hidden=96, layers=4, heads=6, intermediate=384),
+    Rung("micro-l", hidden=128, layers=6, heads=8, intermediate=512),
+)
+RUNGS = {r.name: r for r in LADDER}
+
+
+def cache_root() -> Path:
+    """Where built rungs live: $RLSCALE_CACHE, else ~/.cache/rlscale."""
+    return Path(os.environ.get("RLSCALE_CACHE", Path.home() / ".cache" / "rlscale"))
