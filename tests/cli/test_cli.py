@@ -137,4 +137,4 @@ def test_verify_names_the_bad_row(tmp_path: Path) -> None:
     pairs.write_text('{"response": "1", "answer": "1"}\n{"response": "2"}\n')
     result = runner.invoke(app, ["verify", str(pairs)])
     assert result.exit_code == 2
-    assert f"{pairs}: row 2: missing or non-text 'answer'" in result.output
+    assert f"{pairs}: row 1: missing or non-text 'answer'" in result.output

@@ -24,7 +24,7 @@ SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 
 
 def stdout() -> Console:
-    return Console()
+    return Console(soft_wrap=True)  # long lines stay whole: greppable, copyable
 
 
 def stderr() -> Console:

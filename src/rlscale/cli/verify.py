@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from rlscale.cli._common import handles_errors, stdout
@@ -18,7 +20,6 @@ def verify_command(
     import json
     import time
     from collections import Counter
-    from pathlib import Path
 
     from rlscale.errors import InputError
     from rlscale.verify import VerifierPool
@@ -44,27 +45,16 @@ def verify_command(
     stdout().print(f"{len(verdicts)} answers: {summary} — {rate:.0f} answers/s ({workers} workers)")
 
 
-def _read_pairs(path: object) -> list[tuple[str, str]]:
-    import json
-    from pathlib import Path
-
+def _read_pairs(path: Path) -> list[tuple[str, str]]:
+    from rlscale.data.loaders import jsonl_rows
     from rlscale.errors import InputError
 
-    assert isinstance(path, Path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     items = []
-    for row, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: row {row}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{path}: row {row}: expected an object with response and answer")
+    for index, record in jsonl_rows(path):
         for key in ("response", "answer"):
             if not isinstance(record.get(key), str | int | float):
-                raise InputError(f"{path}: row {row}: missing or non-text '{key}'")
+                raise InputError(f"{path}: row {index}: missing or non-text '{key}'")
         items.append((str(record["response"]), str(record["answer"])))
     return items

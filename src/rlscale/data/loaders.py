@@ -59,7 +59,7 @@ def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
 
         yield from enumerate(pq.read_table(path).to_pylist())
     elif path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        yield from _jsonl_rows(path)
+        yield from jsonl_rows(path)
     else:
         raise InputError(
             f"{path}: unknown format; expected .parquet, .jsonl, a Hugging Face "
@@ -67,7 +67,8 @@ def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
         )
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def jsonl_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """(0-based row index, object) of each non-blank line; DataError naming a bad row."""
     with path.open() as fh:
         for index, line in enumerate(fh):
             if not line.strip():

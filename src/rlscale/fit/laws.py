@@ -179,7 +179,16 @@ def k_of_N(N: np.ndarray, Kmax: float, N0: float) -> np.ndarray:
     return np.asarray(Kmax * saturation(N, N0))
 
 
-class PaperLaw(Law):
+class _AmplitudeLaw(Law):
+    """Laws whose linear-space fit solves amplitudes a = 10^E per size (L = a·X^−k)."""
+
+    def complete(
+        self, space: Space, theta: Mapping[str, float], beta: Mapping[str, float]
+    ) -> dict[str, float]:
+        return {**theta, **_amplitudes_to_log10(beta)}
+
+
+class PaperLaw(_AmplitudeLaw):
     name = "paper"
     summary = "log L = −k(N)·log X + E(N), k(N) = Kmax/(1 + N0/N), E free per size (log10)"
     global_names = ("Kmax", "N0")
@@ -209,11 +218,6 @@ class PaperLaw(Law):
         a_names = tuple(size_param("a", i) for i in range(c.G))
         phi = onehot * np.exp(-k * np.log(c.X))[:, None]
         return Design(np.zeros(c.n), phi, a_names, block=c.g)
-
-    def complete(
-        self, space: Space, theta: Mapping[str, float], beta: Mapping[str, float]
-    ) -> dict[str, float]:
-        return {**theta, **_amplitudes_to_log10(beta)}
 
     def ln_L(self, p: Mapping[str, float], c: Curves) -> np.ndarray:
         E = np.array([p[size_param("E", i)] for i in range(c.G)])
@@ -277,7 +281,7 @@ class PaperESatLaw(Law):
         return [{"k": float(k[i]), "E": float(E[i])} for i in range(c.G)]
 
 
-class LoglinearLaw(Law):
+class LoglinearLaw(_AmplitudeLaw):
     name = "loglinear"
     summary = "log L = −k·log X + E with k and E free per size (log10; the paper's diagnostic)"
     size_names = ("k", "E")
@@ -306,11 +310,6 @@ class LoglinearLaw(Law):
         a_names = tuple(size_param("a", i) for i in range(c.G))
         phi = onehot * np.exp(-k[c.g] * np.log(c.X))[:, None]
         return Design(np.zeros(c.n), phi, a_names, block=c.g)
-
-    def complete(
-        self, space: Space, theta: Mapping[str, float], beta: Mapping[str, float]
-    ) -> dict[str, float]:
-        return {**theta, **_amplitudes_to_log10(beta)}
 
     def ln_L(self, p: Mapping[str, float], c: Curves) -> np.ndarray:
         k = np.array([p[size_param("k", i)] for i in range(c.G)])

@@ -290,27 +290,26 @@ def _polish_scalar(problem: Problem, u0: float, lo: float, hi: float) -> np.ndar
     """One searched parameter: bounded Brent on the exact objective around the start."""
     step = (hi - lo) / 40
     a, b = max(lo, u0 - step), min(hi, u0 + step)
-    res = minimize_scalar(
-        lambda u: problem.profiled_value(np.array([u])),
-        bounds=(a, b),
-        method="bounded",
-        options={"xatol": 1e-10 * max(1.0, abs(u0)), "maxiter": 200},
-    )
-    u = float(res.x)
+    xatol = 1e-10 * max(1.0, abs(u0))
+    u = _brent(problem, a, b, xatol, 200)
     # A minimum on the bracket's edge means the basin extends further: widen to the bounds.
     if (u - a < 1e-6 * step and a > lo) or (b - u < 1e-6 * step and b < hi):
-        res = minimize_scalar(
-            lambda v: problem.profiled_value(np.array([v])),
-            bounds=(lo, hi),
-            method="bounded",
-            options={"xatol": 1e-10 * max(1.0, abs(u0)), "maxiter": 500},
-        )
-        u = float(res.x)
+        u = _brent(problem, lo, hi, xatol, 500)
     # Brent never evaluates the ends of its interval; an optimum on a bound is there.
     values = {u: problem.profiled_value(np.array([u]))}
     for end in (lo, hi):
         values[end] = problem.profiled_value(np.array([end]))
     return np.array([min(values, key=lambda k: values[k])])
+
+
+def _brent(problem: Problem, a: float, b: float, xatol: float, maxiter: int) -> float:
+    res = minimize_scalar(
+        lambda u: problem.profiled_value(np.array([u])),
+        bounds=(a, b),
+        method="bounded",
+        options={"xatol": xatol, "maxiter": maxiter},
+    )
+    return float(res.x)
 
 
 def _polish_full(problem: Problem, params: Mapping[str, float]) -> dict[str, float]:
