@@ -29,7 +29,7 @@ from rlscale.data import Problem, generate
 from rlscale.errors import InputError
 from rlscale.models.ladder import Rung, cache_root
 
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"  # 2: the saved tokenizer carries the char marker
 Progress = Callable[[str, int, int, float], None]  # phase, step, steps, loss
 
 

@@ -42,10 +42,14 @@ def resolve(name_or_path: str) -> Path:
 
 def load_model(name_or_path: str, dtype: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) from a ladder name or a local Hugging Face model directory."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+
+    from rlscale.models.tokenizer import is_char_tokenizer_dir
 
     path = resolve(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto")
+    if is_char_tokenizer_dir(path):
+        return model, PreTrainedTokenizerFast.from_pretrained(path)
     return model, AutoTokenizer.from_pretrained(path)
 
 
