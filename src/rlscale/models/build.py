@@ -29,18 +29,18 @@ from rlscale.data import Problem, generate
 from rlscale.errors import InputError
 from rlscale.models.ladder import Rung, cache_root
 
-BUILD_VERSION = "2"  # 2: the saved tokenizer carries the char marker
+BUILD_VERSION = "3"  # 3: length-bucketed batches
 Progress = Callable[[str, int, int, float], None]  # phase, step, steps, loss
 
 
 @dataclass(frozen=True)
 class BuildConfig:
     task: str = "addsub"
-    clean_steps: int = 400
-    noisy_steps: int = 100
+    clean_steps: int = 360
+    noisy_steps: int = 80
     batch: int = 64
-    lr: float = 3e-3
-    noisy_lr: float = 1e-3
+    lr_width: float = 0.5  # learning rate = lr_width / hidden size (wider rungs, smaller steps)
+    noisy_lr_width: float = 0.15
     wrong_fraction: float = 0.4
     warmup_steps: int = 20
     seed: int = 0
@@ -53,7 +53,7 @@ class BuildConfig:
             raise InputError("clean_steps, batch, eval_problems and eval_samples must be >= 1")
         if self.noisy_steps < 0 or not 0 <= self.wrong_fraction <= 1:
             raise InputError("noisy_steps must be >= 0 and wrong_fraction in [0, 1]")
-        if self.lr <= 0 or self.noisy_lr <= 0:
+        if self.lr_width <= 0 or self.noisy_lr_width <= 0:
             raise InputError("learning rates must be positive")
 
 
@@ -165,10 +165,20 @@ def _batches(
     batch: int,
     wrong_fraction: float,
     rng: random.Random,
+    window: int = 16,
 ) -> list[tuple[Any, Any]]:
+    """Batches of similar length (sorted within windows of `window` batches, then shuffled):
+    less padding, the same examples."""
+    groups: list[list[Problem]] = []
+    for start in range(0, len(problems), batch * window):
+        chunk = sorted(
+            problems[start : start + batch * window],
+            key=lambda p: len(p.prompt) + len(p.solution or ""),
+        )
+        groups += [chunk[i : i + batch] for i in range(0, len(chunk) - batch + 1, batch)]
+    rng.shuffle(groups)
     out = []
-    for start in range(0, len(problems) - batch + 1, batch):
-        chunk = problems[start : start + batch]
+    for chunk in groups:
         solutions = [
             corrupt(p, rng) if rng.random() < wrong_fraction else str(p.solution) for p in chunk
         ]
@@ -279,26 +289,12 @@ def build_rung(rung: Rung, cfg: BuildConfig, progress: Progress | None = None) -
     problems = generate(cfg.task, "train", steps * cfg.batch, cfg.seed)
     clean = problems[: cfg.clean_steps * cfg.batch]
     noisy = problems[cfg.clean_steps * cfg.batch :]
-    losses_a = train_phase(
-        model,
-        _batches(tokenizer, clean, cfg.batch, 0.0, rng),
-        cfg.lr,
-        cfg.warmup_steps,
-        "clean",
-        progress,
-    )
-    losses_b = (
-        train_phase(
-            model,
-            _batches(tokenizer, noisy, cfg.batch, cfg.wrong_fraction, rng),
-            cfg.noisy_lr,
-            0,
-            "noisy",
-            progress,
-        )
-        if cfg.noisy_steps
-        else []
-    )
+    lr, noisy_lr = cfg.lr_width / rung.hidden, cfg.noisy_lr_width / rung.hidden
+    batches_a = _batches(tokenizer, clean, cfg.batch, 0.0, rng)
+    batches_b = _batches(tokenizer, noisy, cfg.batch, cfg.wrong_fraction, rng)
+    tokens = sum(int((ids != tokenizer.pad_token_id).sum()) for ids, _ in batches_a + batches_b)
+    losses_a = train_phase(model, batches_a, lr, cfg.warmup_steps, "clean", progress)
+    losses_b = train_phase(model, batches_b, noisy_lr, 0, "noisy", progress) if batches_b else []
     train_s = time.perf_counter() - start
     model.config._attn_implementation = "eager"  # faster for small-batch decoding on CPU
     holdout = generate(cfg.task, "holdout", cfg.eval_problems, seed=10_000 + cfg.seed)
@@ -310,12 +306,8 @@ def build_rung(rung: Rung, cfg: BuildConfig, progress: Progress | None = None) -
         "N": n,
         "N_total": n_total,
         **figures,
-        "train_tokens": int(
-            sum(
-                int((ids != tokenizer.pad_token_id).sum())
-                for ids, _ in _batches(tokenizer, problems, cfg.batch, 0.0, random.Random(0))
-            )
-        ),
+        "train_tokens": tokens,
+        "lr": lr,
         "final_loss_clean": losses_a[-1],
         "final_loss_noisy": losses_b[-1] if losses_b else None,
         "train_seconds": train_s,
