@@ -136,6 +136,8 @@ def test_build_reuses_the_cache_and_never_a_half_written_entry(cache: Path) -> N
     assert again["reused"] is True and again["key"] == first["key"]
     model, tok = load_model(str(built_path(rung, TINY)))
     assert count_params(model) == (first["N"], first["N_total"])
+    info = model_info(str(built_path(rung, TINY)))
+    assert (info["N"], info["layers"], info["hidden"], info["weights"]) == (33_120, 2, 32, True)
     text = "Compute 12-7+30. 12-7=5. 5+30=35. \\boxed{35}"
     assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
 

@@ -29,7 +29,7 @@ from rlscale.data import Problem, generate
 from rlscale.errors import InputError
 from rlscale.models.ladder import Rung, cache_root
 
-BUILD_VERSION = "3"  # 3: length-bucketed batches
+BUILD_VERSION = "4"
 Progress = Callable[[str, int, int, float], None]  # phase, step, steps, loss
 
 
@@ -37,7 +37,7 @@ Progress = Callable[[str, int, int, float], None]  # phase, step, steps, loss
 class BuildConfig:
     task: str = "addsub"
     clean_steps: int = 360
-    noisy_steps: int = 80
+    noisy_steps: int = 90
     batch: int = 64
     lr_width: float = 0.5  # learning rate = lr_width / hidden size (wider rungs, smaller steps)
     noisy_lr_width: float = 0.15
@@ -165,20 +165,12 @@ def _batches(
     batch: int,
     wrong_fraction: float,
     rng: random.Random,
-    window: int = 16,
 ) -> list[tuple[Any, Any]]:
-    """Batches of similar length (sorted within windows of `window` batches, then shuffled):
-    less padding, the same examples."""
-    groups: list[list[Problem]] = []
-    for start in range(0, len(problems), batch * window):
-        chunk = sorted(
-            problems[start : start + batch * window],
-            key=lambda p: len(p.prompt) + len(p.solution or ""),
-        )
-        groups += [chunk[i : i + batch] for i in range(0, len(chunk) - batch + 1, batch)]
-    rng.shuffle(groups)
+    # Batches keep the generator's mixed lengths: grouping by length (less padding, 20% faster)
+    # raised micro-s's loss after 250 steps from 0.63 to 0.98.
     out = []
-    for chunk in groups:
+    for start in range(0, len(problems) - batch + 1, batch):
+        chunk = problems[start : start + batch]
         solutions = [
             corrupt(p, rng) if rng.random() < wrong_fraction else str(p.solution) for p in chunk
         ]
