@@ -44,7 +44,7 @@ LADDER: tuple[Rung, ...] = (
     Rung("micro-xs", hidden=32, layers=2, heads=4, intermediate=128),
     Rung("micro-s", hidden=64, layers=3, heads=4, intermediate=256),
     Rung("micro-m", hidden=96, layers=4, heads=6, intermediate=384),
-    Rung("micro-l", hidden=128, layers=5, heads=8, intermediate=512),
+    Rung("micro-l", hidden=112, layers=5, heads=8, intermediate=448),
 )
 RUNGS = {r.name: r for r in LADDER}
 

@@ -19,8 +19,15 @@ OnLine = Callable[[str, dict[str, Any]], None]  # rung name, progress line
 def build_ladder(
     names: Sequence[str], cfg: BuildConfig, jobs: int = 2, on_line: OnLine | None = None
 ) -> list[dict[str, Any]]:
-    """Results in the order of `names`; a failed rung raises after the others finish."""
-    waiting = list(names)
+    """Results in the order of `names`; a failed rung raises after the others finish.
+
+    The largest rungs start first (longest-processing-time scheduling): the slowest build then
+    runs alongside all the others instead of after them.
+    """
+    from rlscale.models.ladder import RUNGS
+
+    size = {r.name: r.hidden**2 * r.layers for r in RUNGS.values()}
+    waiting = sorted(names, key=lambda n: -size.get(n, 0))
     running: dict[str, subprocess.Popen[str]] = {}
     results: dict[str, dict[str, Any]] = {}
     failed: dict[str, list[str]] = {}
