@@ -32,12 +32,16 @@ def main() -> None:
         again = build_ladder(names, BuildConfig(), jobs=args.jobs)
         cached = time.perf_counter() - start
     for r in results:
-        print(f"{r['name']:9s} N {r['N']:>9,} {r['seconds']:6.0f} s  greedy err "
-              f"{r['greedy_error']:.3f}±{r['greedy_error_se']:.3f}  pass@1 err "
-              f"{r['pass1_error']:.3f}±{r['pass1_error_se']:.3f}  pass@8 err "
-              f"{r['pass8_error']:.3f}±{r['pass8_error_se']:.3f}")
-    print(f"whole ladder: {total:.0f} s with {args.jobs} jobs; second call (cache) {cached:.1f} s, "
-          f"reused {sum(r['reused'] for r in again)}/{len(again)}")
+        print(
+            f"{r['name']:9s} N {r['N']:>9,} {r['seconds']:6.0f} s  greedy err "
+            f"{r['greedy_error']:.3f}±{r['greedy_error_se']:.3f}  pass@1 err "
+            f"{r['pass1_error']:.3f}±{r['pass1_error_se']:.3f}  pass@8 err "
+            f"{r['pass8_error']:.3f}±{r['pass8_error_se']:.3f}"
+        )
+    print(
+        f"whole ladder: {total:.0f} s with {args.jobs} jobs; second call (cache) {cached:.1f} s, "
+        f"reused {sum(r['reused'] for r in again)}/{len(again)}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from rlscale import __version__
 
 app = typer.Typer(
     name="rlscale",
-    help="Scaling laws for RL post-training: simulate, fit, predict and plan.",
+    help="Scaling laws for RL post-training: train, fit, predict, plan.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,13 +38,15 @@ def _root(
 
 
 def _register() -> None:
-    from rlscale.cli import data, fit, models, plan, predict, simulate, verify
+    from rlscale.cli import data, fit, models, plan, predict, simulate, train, verify
 
     app.command("fit")(fit.fit_command)
     app.command("predict")(predict.predict_command)
     app.command("plan")(plan.plan_command)
     app.command("simulate")(simulate.simulate_command)
     app.command("verify")(verify.verify_command)
+    app.command("train")(train.train_command)
+    app.command("eval")(train.eval_command)
     app.add_typer(data.data_app, name="data")
     app.add_typer(models.models_app, name="models")
 

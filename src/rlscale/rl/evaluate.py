@@ -1,0 +1,84 @@
+"""Held-out evaluation: L = 1 − pass@1 from n samples a problem (and greedy), with standard errors.
+
+pass@1 is the mean over problems of each problem's fraction of correct samples; its standard
+error is the between-problem standard deviation of that fraction over √problems (the sampling
+noise within a problem is part of it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rlscale.data import Problem
+from rlscale.rl.rollout import Sampler, SamplingParams
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    L: float
+    L_se: float
+    problems: int
+    samples: int
+    temperature: float
+    L_greedy: float | None = None
+    L_greedy_se: float | None = None
+    response_len_mean: float = 0.0
+
+
+def encode_prompt(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of a prompt: the tokenizer's chat template when it has one (instruct models),
+    else beginning-of-sequence + text + ' ' (the micro models' format)."""
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+        )
+        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+        return [int(i) for i in ids]
+    head = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    return [*head, *tokenizer.encode(text + " ", add_special_tokens=False)]
+
+
+def rewards_for(pool: Any, texts: Sequence[str], golds: Sequence[str]) -> list[float]:
+    return [v.reward for v in pool.verify(zip(texts, golds, strict=True))]
+
+
+def pass1_error(rewards: Sequence[float], samples: int) -> tuple[float, float]:
+    """(1 − pass@1, its standard error) from prompt-major rewards, `samples` per problem."""
+    n = len(rewards) // samples
+    per_problem = [sum(rewards[i * samples : (i + 1) * samples]) / samples for i in range(n)]
+    mean = sum(per_problem) / n
+    var = sum((c - mean) ** 2 for c in per_problem) / max(n - 1, 1)
+    return 1.0 - mean, math.sqrt(var / n)
+
+
+def evaluate(
+    sampler: Sampler,
+    tokenizer: Any,
+    problems: Sequence[Problem],
+    pool: Any,
+    *,
+    samples: int,
+    temperature: float,
+    max_new_tokens: int,
+    stop: tuple[str, ...] = (),
+    greedy: bool = True,
+    seed: int = 0,
+) -> EvalResult:
+    prompts = [encode_prompt(tokenizer, p.prompt) for p in problems]
+    golds = [p.answer for p in problems]
+    params = SamplingParams(samples, temperature, 1.0, max_new_tokens, stop)
+    sampled = sampler.sample(prompts, params, seed)
+    rewards = rewards_for(
+        pool, [c.text for c in sampled], [g for g in golds for _ in range(samples)]
+    )
+    L, se = pass1_error(rewards, samples)
+    L_greedy = se_greedy = None
+    if greedy:
+        greedy_params = SamplingParams(1, 0.0, 1.0, max_new_tokens, stop)
+        best = sampler.sample(prompts, greedy_params, seed)
+        L_greedy, se_greedy = pass1_error(rewards_for(pool, [c.text for c in best], golds), 1)
+    length = sum(len(c.response_ids) for c in sampled) / max(len(sampled), 1)
+    return EvalResult(L, se, len(problems), samples, temperature, L_greedy, se_greedy, length)

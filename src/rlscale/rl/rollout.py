@@ -1,0 +1,314 @@
+"""Rollouts: the `Sampler` protocol and a KV-cached, batched torch sampler for any HF causal LM.
+
+A sampler takes prompts as token ids (the trainer owns tokenization and chat templates) and returns,
+for every prompt, `n` completions (prompt-major) with the log-probability of each sampled token
+under the sampling distribution softmax(logits / temperature) — before top-p truncation, as verl
+recomputes it — so the trainer can use them as π_old without a second forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import torch
+
+FinishReason = Literal["stop", "length"]
+STOP_WINDOW = 16  # extra tokens decoded around a stop string (a multi-token boundary)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """`temperature` 0 means greedy (log-probs then at temperature 1)."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.max_new_tokens < 1:
+            raise ValueError("n and max_new_tokens must be >= 1")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Completion:
+    prompt_ids: tuple[int, ...]
+    response_ids: tuple[int, ...]  # up to and including the end token or stop string
+    logprobs: tuple[float, ...]  # one per response token
+    text: str  # the decoded response, special tokens removed
+    finish_reason: FinishReason
+
+
+class Sampler(Protocol):
+    def sample(
+        self, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int
+    ) -> list[Completion]: ...
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """(B, V) → (B, V) with the tokens outside the nucleus set to −inf (the top token stays)."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    outside = probs.cumsum(dim=-1) - probs > top_p
+    sorted_logits = sorted_logits.masked_fill(outside, float("-inf"))
+    return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
+
+
+def choose_tokens(
+    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, V) logits → (tokens (B,), their log-probs (B,))."""
+    logits = logits.float()
+    if params.temperature == 0:
+        tokens = logits.argmax(dim=-1)
+        logp = torch.log_softmax(logits, dim=-1)
+    else:
+        scaled = logits / params.temperature
+        logp = torch.log_softmax(scaled, dim=-1)
+        probs = torch.softmax(top_p_filter(scaled, params.top_p), dim=-1)
+        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return tokens, logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (B, W), attention mask (B, W)) with each row right-aligned."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+class TorchSampler:
+    """Batched decoding with a KV cache on the model's own weights (no copy, no weight sync).
+
+    Rows that finish are dropped from the batch (and the cache) once a quarter of it is done, so a
+    few long completions do not make every row pay for them. Eager attention is used while
+    sampling: on CPU it beats SDPA for one-token queries with a padding mask.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 512) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._cache_kwarg = _cache_kwarg(model)
+
+    def sample(
+        self, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int
+    ) -> list[Completion]:
+        rows = [tuple(p) for p in prompts for _ in range(params.n)]
+        generator = torch.Generator(device=_device(self.model)).manual_seed(seed)
+        out: list[Completion] = []
+        with _sampling_mode(self.model):
+            for start in range(0, len(rows), self.batch_size):
+                out += self._sample_batch(rows[start : start + self.batch_size], params, generator)
+        return out
+
+    def _sample_batch(
+        self, rows: list[tuple[int, ...]], params: SamplingParams, generator: torch.Generator
+    ) -> list[Completion]:
+        from transformers import DynamicCache
+
+        device = _device(self.model)
+        ids, mask = (t.to(device) for t in left_pad(rows, self.pad_id))
+        state = _DecodeState(len(rows), params.max_new_tokens, self.pad_id, device)
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=device)
+        cache = DynamicCache()
+        alive = torch.arange(len(rows), device=device)  # batch row → original row
+        position = mask.sum(dim=1, keepdim=True) - 1
+        logits = self._forward(ids, mask, (mask.cumsum(dim=1) - 1).clamp(min=0), cache)
+        for t in range(params.max_new_tokens):
+            chosen, chosen_logp = choose_tokens(logits, params, generator)
+            state.record(t, alive, chosen, chosen_logp, eos)
+            if params.stop:
+                self._check_stops(state, alive, t + 1, params.stop)
+            keep = ~state.finished[alive]
+            if not keep.any():
+                break
+            if int((~keep).sum()) * 4 >= len(alive):  # compact: drop finished rows
+                index = keep.nonzero().squeeze(-1)
+                cache.batch_select_indices(index)
+                alive, chosen = alive[index], chosen[index]
+                mask, position = mask[index], position[index]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            position = position + 1
+            logits = self._forward(chosen.unsqueeze(-1), mask, position, cache)
+        return state.completions(rows, self._decode)
+
+    def _forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor, cache: Any
+    ) -> torch.Tensor:
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_kwarg: cache},
+        )
+        logits: torch.Tensor = out.logits[:, -1, :]
+        return logits
+
+    def _check_stops(
+        self, state: _DecodeState, alive: torch.Tensor, width: int, stop: tuple[str, ...]
+    ) -> None:
+        window = max(len(s) for s in stop) + STOP_WINDOW
+        for row in alive[~state.finished[alive]].tolist():
+            length = int(state.lengths[row])
+            tail = state.tokens[row, max(0, length - window) : length].tolist()
+            text = self.tokenizer.decode(tail, skip_special_tokens=True)
+            if any(s in text for s in stop):
+                state.finished[row] = True
+
+    def _decode(self, response: list[int]) -> str:
+        return str(self.tokenizer.decode(response, skip_special_tokens=True))
+
+
+class _DecodeState:
+    """Per-row outputs of one batch as tensors (no per-token Python loop over rows)."""
+
+    def __init__(self, rows: int, width: int, pad_id: int, device: torch.device) -> None:
+        self.tokens = torch.full((rows, width), pad_id, dtype=torch.long, device=device)
+        self.logps = torch.zeros((rows, width), dtype=torch.float32, device=device)
+        self.lengths = torch.zeros(rows, dtype=torch.long, device=device)
+        self.finished = torch.zeros(rows, dtype=torch.bool, device=device)
+
+    def record(
+        self,
+        t: int,
+        alive: torch.Tensor,
+        chosen: torch.Tensor,
+        chosen_logp: torch.Tensor,
+        eos: torch.Tensor,
+    ) -> None:
+        active = ~self.finished[alive]
+        rows = alive[active]
+        self.tokens[rows, t] = chosen[active]
+        self.logps[rows, t] = chosen_logp[active]
+        self.lengths[rows] += 1
+        self.finished[rows[torch.isin(chosen[active], eos)]] = True
+
+    def completions(self, prompts: list[tuple[int, ...]], decode: Any) -> list[Completion]:
+        tokens, logps = self.tokens.tolist(), self.logps.tolist()
+        out = []
+        for i, (length, done) in enumerate(
+            zip(self.lengths.tolist(), self.finished.tolist(), strict=True)
+        ):
+            response = tokens[i][:length]
+            finish: FinishReason = "stop" if done else "length"
+            out.append(
+                Completion(
+                    prompts[i], tuple(response), tuple(logps[i][:length]), decode(response), finish
+                )
+            )
+        return out
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    ids = {tokenizer.eos_token_id}
+    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids |= set(config_eos) if isinstance(config_eos, list) else {config_eos}
+    return frozenset(int(i) for i in ids if i is not None)
+
+
+def _cache_kwarg(model: Any) -> str:
+    """transformers 5.x renamed `past_key_values` to `cache`."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _device(model: Any) -> torch.device:
+    device: torch.device = next(model.parameters()).device
+    return device
+
+
+@contextmanager
+def _sampling_mode(model: Any) -> Iterator[None]:
+    """eval(), no grad and eager attention for the duration; the previous state after."""
+    was_training, attention = model.training, model.config._attn_implementation
+    model.eval()
+    model.config._attn_implementation = "eager"
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.config._attn_implementation = attention
+        model.train(was_training)
+
+
+def sequence_logprobs(
+    model: Any, completions: Sequence[Completion], temperature: float = 1.0, pad_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher-forced log-probs of each completion's response tokens.
+
+    Rows are prompt + response, right-padded, so causal attention needs no mask (SDPA's fused
+    causal path); returns (logp (B, W − 1), response mask (B, W − 1)) aligned with the targets
+    ids[:, 1:]. Gradients flow when called outside no_grad.
+    """
+    ids, mask = right_padded(completions, pad_id, _device(model))
+    logits = model(input_ids=ids).logits[:, :-1, :].float()
+    if temperature not in (0.0, 1.0):
+        logits = logits / temperature
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return logp, mask
+
+
+def right_padded(
+    completions: Sequence[Completion], pad_id: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (B, W), response-target mask (B, W − 1)): mask[b, t] marks ids[b, t + 1] as a
+    response token."""
+    width = max(len(c.prompt_ids) + len(c.response_ids) for c in completions)
+    ids = torch.full((len(completions), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(completions), width - 1), dtype=torch.float32)
+    for b, c in enumerate(completions):
+        row = c.prompt_ids + c.response_ids
+        ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[b, len(c.prompt_ids) - 1 : len(row) - 1] = 1.0
+    return ids.to(device), mask.to(device)
+
+
+def scatter_logprobs(completions: Sequence[Completion], like: torch.Tensor) -> torch.Tensor:
+    """The completions' sampled log-probs placed in `sequence_logprobs`'s (B, W − 1) layout."""
+    out = torch.zeros_like(like)
+    for b, c in enumerate(completions):
+        start = len(c.prompt_ids) - 1
+        out[b, start : start + len(c.logprobs)] = torch.tensor(c.logprobs, dtype=out.dtype)
+    return out
+
+
+def _torch_sampler(model: Any, tokenizer: Any, batch_size: int) -> Sampler:
+    return TorchSampler(model, tokenizer, batch_size)
+
+
+def _vllm_sampler(model: Any, tokenizer: Any, batch_size: int) -> Sampler:
+    from rlscale.rl.vllm_sampler import VLLMSampler
+
+    return VLLMSampler(model, tokenizer)
+
+
+SAMPLERS: dict[str, Callable[[Any, Any, int], Sampler]] = {
+    "torch": _torch_sampler,
+    "vllm": _vllm_sampler,
+}
+
+
+def make_sampler(name: str, model: Any, tokenizer: Any, batch_size: int = 512) -> Sampler:
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose {', '.join(SAMPLERS)}")
+    return SAMPLERS[name](model, tokenizer, batch_size)

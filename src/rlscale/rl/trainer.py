@@ -1,0 +1,495 @@
+"""The GRPO loop on one machine: sample → verify → advantages → update → evaluate → StepRecord.
+
+A run folder holds `spec.json` (what was asked), `steps.jsonl` (one StepRecord a step, step 0 =
+evaluation before training), `ckpt/` (atomic checkpoints) and, when finished, `final/` (the
+trained model) and `summary.json`. Starting a run on a folder that has one resumes it from the
+last complete checkpoint: `steps.jsonl` is cut back to that step, so no step is lost or logged
+twice; every random draw is seeded from (seed, step), so a resumed run repeats the uninterrupted
+one. A finished run is not retrained.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlscale.data import Problem, curriculum_order, reuse_subset
+from rlscale.errors import InputError
+from rlscale.models.flops import grpo_step_flops, paper_compute
+from rlscale.models.load import count_params
+from rlscale.rl.checkpoint import load_latest, save_checkpoint
+from rlscale.rl.config import GRPOConfig
+from rlscale.rl.evaluate import EvalResult, encode_prompt, evaluate, rewards_for
+from rlscale.rl.grpo import group_advantages, grpo_loss, informative_groups
+from rlscale.rl.rollout import (
+    Completion,
+    Sampler,
+    SamplingParams,
+    TorchSampler,
+    scatter_logprobs,
+    sequence_logprobs,
+)
+from rlscale.store import STEPS_FILE, append_record, truncate_records
+
+OnStep = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The problems of a run and where they came from (recorded in spec.json)."""
+
+    train: Sequence[Problem]
+    holdout: Sequence[Problem]
+    train_source: str
+    holdout_source: str
+    extra: dict[str, Sequence[Problem]] = field(default_factory=dict)
+
+
+def training_sequence(problems: Sequence[Problem], cfg: GRPOConfig) -> list[Problem]:
+    """The `steps × prompts_per_step` prompts in the order they are used.
+
+    τ > 1: the data-reuse design (a pool of total/τ problems spread over the curriculum, each seen
+    τ times). τ = 1 with more problems than the budget: the same spread, seen once. Fewer
+    problems than the budget: whole passes (epochs). Without curriculum each pass is shuffled.
+    """
+    total = cfg.total_prompts
+    if not problems:
+        raise InputError("the training set is empty")
+    if cfg.tau > 1 or len(problems) >= total:
+        sequence = reuse_subset(problems, total, cfg.tau, seed=cfg.seed)
+        pool = len(sequence) if cfg.tau == 1 else total // cfg.tau
+        return sequence if cfg.curriculum else _shuffled_passes(sequence[:pool], total, cfg.seed)
+    ordered = curriculum_order(problems) if cfg.curriculum else list(problems)
+    if not cfg.curriculum:
+        return _shuffled_passes(ordered, total, cfg.seed)
+    return (ordered * math.ceil(total / len(ordered)))[:total]
+
+
+def _shuffled_passes(pool: Sequence[Problem], total: int, seed: int) -> list[Problem]:
+    out: list[Problem] = []
+    rng = random.Random(seed)
+    while len(out) < total:
+        chunk = list(pool)
+        rng.shuffle(chunk)
+        out += chunk
+    return out[:total]
+
+
+def eval_subset(problems: Sequence[Problem], limit: int, seed: int) -> list[Problem]:
+    """At most `limit` problems (0: all), a seeded sample kept in file order."""
+    if limit == 0 or len(problems) <= limit:
+        return list(problems)
+    keep = sorted(random.Random(seed).sample(range(len(problems)), limit))
+    return [problems[i] for i in keep]
+
+
+def derived_seed(seed: int, step: int, purpose: str) -> int:
+    digest = hashlib.sha256(f"{seed}:{step}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass
+class Counters:
+    """Cumulative quantities carried from step to step (and through checkpoints)."""
+
+    tokens_cum: int = 0
+    flops_paper_cum: float = 0.0
+    flops_total_cum: float = 0.0
+    wall_s: float = 0.0
+
+
+class GRPOTrainer:
+    def __init__(
+        self,
+        cfg: GRPOConfig,
+        model: Any,
+        tokenizer: Any,
+        data: RunData,
+        out: Path,
+        *,
+        model_name: str,
+        run: str | None = None,
+        sampler: Sampler | None = None,
+        on_step: OnStep | None = None,
+    ) -> None:
+        self.cfg, self.model, self.tokenizer, self.data = cfg, model, tokenizer, data
+        self.out, self.model_name = Path(out), model_name
+        self.run_name = run or self.out.name
+        self.sampler = sampler or TorchSampler(model, tokenizer, cfg.rollout_batch)
+        self.on_step = on_step
+        self.N, self.N_total = count_params(model)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.sequence = training_sequence(data.train, cfg)
+        self.unique_cum = _unique_counts(self.sequence)
+        self.pool_size = len({p.id for p in self.sequence})
+        self.evals = {"": eval_subset(data.holdout, cfg.eval_problems, cfg.seed)} | {
+            name: eval_subset(ps, cfg.eval_problems, cfg.seed) for name, ps in data.extra.items()
+        }
+        self.reference = _frozen_copy(model) if cfg.kl_coef > 0 else None
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+        )
+        self.counters = Counters()
+        self.step = -1  # the last finished step
+
+    # --- the run ------------------------------------------------------------------------
+
+    @property
+    def steps_path(self) -> Path:
+        return self.out / STEPS_FILE
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "run": self.run_name,
+            "model": self.model_name,
+            "N": self.N,
+            "N_total": self.N_total,
+            "train": self.data.train_source,
+            "holdout": self.data.holdout_source,
+            "evals": sorted(self.data.extra),
+            "config": self.cfg.to_dict(),
+        }
+
+    def run(self) -> list[dict[str, Any]]:
+        """Train to `cfg.steps` (resuming when the folder has a checkpoint); the records."""
+        from rlscale.verify import VerifierPool
+
+        records = self._start_or_resume()
+        if self.step >= self.cfg.steps:
+            self._finish(records)
+            return records
+        self.model.config._attn_implementation = "sdpa"
+        with VerifierPool(workers=1) as pool:
+            if self.step < 0:
+                records.append(self._log(self._evaluation_record(pool)))
+                self.step = 0
+            while self.step < self.cfg.steps:
+                records.append(self._log(self._train_step(self.step + 1, pool)))
+                self.step += 1
+                if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                    self._checkpoint()
+        self._finish(records)
+        return records
+
+    def _start_or_resume(self) -> list[dict[str, Any]]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        spec_path = self.out / "spec.json"
+        if spec_path.exists():
+            _check_same_spec(spec_path, self.spec())
+        else:
+            spec_path.write_text(json.dumps(self.spec(), indent=2) + "\n")
+        state = load_latest(self.out / "ckpt")
+        if state is None:
+            truncate_records(self.steps_path, -1)
+            return []
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        self.counters = Counters(**state["counters"])
+        self.step = int(state["step"])
+        records = truncate_records(self.steps_path, self.step)
+        if [int(r["step"]) for r in records] != list(range(self.step + 1)):
+            raise RuntimeError(
+                f"{self.steps_path}: records do not cover steps 0..{self.step} of the checkpoint"
+            )
+        return records
+
+    def _checkpoint(self) -> None:
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+            "counters": asdict(self.counters),
+            "data_cursor": self.step * self.cfg.prompts_per_step,
+        }
+        save_checkpoint(self.out / "ckpt", self.step, state, self.cfg.keep_checkpoints)
+
+    def _finish(self, records: list[dict[str, Any]]) -> None:
+        final = self.out / "final"
+        if not final.exists():
+            tmp = self.out / ".final.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            tmp.rename(final)
+        (self.out / "summary.json").write_text(json.dumps(run_summary(records), indent=2) + "\n")
+
+    def _log(self, record: dict[str, Any]) -> dict[str, Any]:
+        append_record(self.steps_path, record)
+        if self.on_step is not None:
+            self.on_step(record)
+        return record
+
+    # --- one step -------------------------------------------------------------------------
+
+    def _train_step(self, step: int, pool: Any) -> dict[str, Any]:
+        cfg, started = self.cfg, time.perf_counter()
+        batch = self.sequence[(step - 1) * cfg.prompts_per_step : step * cfg.prompts_per_step]
+        prompts = [encode_prompt(self.tokenizer, p.prompt) for p in batch]
+        params = SamplingParams(
+            cfg.group_size, cfg.temperature, cfg.top_p, cfg.max_new_tokens, cfg.stop
+        )
+        completions = self.sampler.sample(prompts, params, derived_seed(cfg.seed, step, "train"))
+        sampled = time.perf_counter()
+        golds = [p.answer for p in batch for _ in range(cfg.group_size)]
+        rewards = rewards_for(pool, [c.text for c in completions], golds)
+        verified = time.perf_counter()
+        lr = cfg.lr * min(1.0, step / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        update = self._update(completions, torch.tensor(rewards), lr)
+        updated = time.perf_counter()
+        tokens_prompt = sum(len(c.prompt_ids) for c in completions)
+        tokens_response = sum(len(c.response_ids) for c in completions)
+        self._account(tokens_prompt, tokens_response, update)
+        record = self._base_record(step) | {
+            "tokens_prompt": tokens_prompt,
+            "tokens_response": tokens_response,
+            "tokens_scored": update["tokens_scored"],
+            "tokens_trained": update["tokens_trained"],
+            "reward_mean": sum(rewards) / len(rewards),
+            "response_len_mean": tokens_response / len(completions),
+            "truncated_frac": sum(c.finish_reason == "length" for c in completions)
+            / len(completions),
+            "groups_kept": update["groups_kept"],
+            "loss_pg": update["loss_pg"],
+            "kl": update["kl"],
+            "grad_norm": update["grad_norm"],
+            "lr": lr,
+            "sample_s": sampled - started,
+            "verify_s": verified - sampled,
+            "update_s": updated - verified,
+        }
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            record |= self._evaluate(pool, step)
+        self.counters.wall_s += time.perf_counter() - started
+        return record | self._cumulative()
+
+    def _account(self, tokens_prompt: int, tokens_response: int, update: dict[str, Any]) -> None:
+        tokens = tokens_prompt + tokens_response
+        self.counters.tokens_cum += tokens
+        self.counters.flops_paper_cum += paper_compute(self.N, tokens_prompt, tokens_response)
+        self.counters.flops_total_cum += grpo_step_flops(
+            self.N, self.N_total, tokens, update["tokens_scored"], update["tokens_trained"]
+        )
+
+    def _update(
+        self, completions: list[Completion], rewards: torch.Tensor, lr: float
+    ) -> dict[str, Any]:
+        """`updates_per_batch` passes over the kept groups, `mini_batches` optimizer steps each."""
+        cfg, G = self.cfg, self.cfg.group_size
+        advantages = group_advantages(rewards, G, cfg.std_normalize)
+        if cfg.drop_uniform_groups:
+            keep = informative_groups(rewards, G)
+        else:
+            keep = torch.ones(len(rewards) // G, dtype=torch.bool)
+        groups = keep.nonzero().squeeze(-1).tolist()
+        stats: dict[str, Any] = {
+            "groups_kept": len(groups),
+            "tokens_scored": 0,
+            "tokens_trained": 0,
+        }
+        if not groups:
+            return stats | {"loss_pg": 0.0, "kl": 0.0, "grad_norm": 0.0}
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        chunks = [c for c in _split(groups, cfg.mini_batches) if c]
+        batches = []
+        for chunk in chunks:
+            rows = [g * G + j for g in chunk for j in range(G)]
+            batch = [completions[r] for r in rows]
+            batches.append((batch, advantages[rows], self._reference_logprobs(batch)))
+            if self.reference is not None:
+                stats["tokens_scored"] += _tokens(batch)
+        pg_sum = kl_sum = norm_sum = 0.0
+        self.model.train()
+        for _ in range(cfg.updates_per_batch):
+            for batch, adv, ref in batches:
+                pg, kl, norm = self._optimizer_step(batch, adv, ref)
+                pg_sum, kl_sum, norm_sum = pg_sum + pg, kl_sum + kl, norm_sum + norm
+                stats["tokens_trained"] += _tokens(batch)
+        count = cfg.updates_per_batch * len(batches)
+        return stats | {
+            "loss_pg": pg_sum / count,
+            "kl": kl_sum / count,
+            "grad_norm": norm_sum / count,
+        }
+
+    def _optimizer_step(
+        self, batch: list[Completion], adv: torch.Tensor, ref: torch.Tensor | None
+    ) -> tuple[float, float, float]:
+        cfg = self.cfg
+        logp, mask = sequence_logprobs(self.model, batch, cfg.temperature, self.pad_id)
+        old = scatter_logprobs(batch, logp)
+        loss, pg, kl = grpo_loss(
+            logp,
+            old,
+            ref,
+            adv.to(logp.device),
+            mask,
+            clip_low=cfg.clip_low,
+            clip_high=cfg.clip_high,
+            kl_coef=cfg.kl_coef,
+            kl_estimator=cfg.kl_estimator,
+            aggregation=cfg.aggregation,
+        )
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"non-finite GRPO loss ({float(loss)}); lower lr or check the model")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        return pg.item(), kl.item(), norm.item()
+
+    def _reference_logprobs(self, batch: list[Completion]) -> torch.Tensor | None:
+        if self.reference is None:
+            return None
+        with torch.no_grad():
+            logp, _ = sequence_logprobs(self.reference, batch, self.cfg.temperature, self.pad_id)
+        return logp
+
+    # --- evaluation and records ---------------------------------------------------------
+
+    def _evaluation_record(self, pool: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        record = self._base_record(0) | {
+            "tokens_prompt": 0,
+            "tokens_response": 0,
+            "tokens_scored": 0,
+            "tokens_trained": 0,
+        }
+        record |= self._evaluate(pool, 0)
+        self.counters.wall_s += time.perf_counter() - started
+        return record | self._cumulative()
+
+    def _evaluate(self, pool: Any, step: int) -> dict[str, Any]:
+        cfg, started = self.cfg, time.perf_counter()
+        out: dict[str, Any] = {}
+        for name, problems in self.evals.items():
+            result = evaluate(
+                self.sampler,
+                self.tokenizer,
+                problems,
+                pool,
+                samples=cfg.eval_samples,
+                temperature=cfg.eval_temperature,
+                max_new_tokens=cfg.max_new_tokens,
+                stop=cfg.stop,
+                greedy=cfg.eval_greedy,
+                seed=derived_seed(cfg.seed, step, f"eval{name}"),
+            )
+            out |= _eval_columns(result, name)
+        return out | {"eval_s": time.perf_counter() - started}
+
+    def _base_record(self, step: int) -> dict[str, Any]:
+        seen = step * self.cfg.prompts_per_step
+        return {
+            "run": self.run_name,
+            "step": step,
+            "N": self.N,
+            "N_total": self.N_total,
+            "model": self.model_name,
+            "tau": self.cfg.tau,
+            "seed": self.cfg.seed,
+            "prompts_seen": seen,
+            "unique_prompts": self.unique_cum[seen - 1] if seen else 0,
+            "epoch": seen / self.pool_size,
+        }
+
+    def _cumulative(self) -> dict[str, Any]:
+        return asdict(self.counters)
+
+
+def _eval_columns(result: EvalResult, name: str) -> dict[str, Any]:
+    if name:  # an extra eval set: its own L columns
+        return {f"eval_L@{name}": result.L, f"eval_L_se@{name}": result.L_se}
+    return {
+        "eval_L": result.L,
+        "eval_L_se": result.L_se,
+        "eval_n": result.problems,
+        "eval_samples": result.samples,
+        "eval_temperature": result.temperature,
+        "eval_L_greedy": result.L_greedy,
+        "eval_response_len": result.response_len_mean,
+    }
+
+
+def run_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Start and end of a run: L before and after, compute, wall time."""
+    evaluated = [r for r in records if r.get("eval_L") is not None]
+    first, last = evaluated[0], evaluated[-1]
+    end = records[-1]
+    return {
+        "run": end["run"],
+        "model": end["model"],
+        "N": end["N"],
+        "steps": end["step"],
+        "L_start": first["eval_L"],
+        "L_final": last["eval_L"],
+        "L_final_se": last.get("eval_L_se"),
+        "L_greedy_start": first.get("eval_L_greedy"),
+        "L_greedy_final": last.get("eval_L_greedy"),
+        "flops_paper": end["flops_paper_cum"],
+        "flops_total": end["flops_total_cum"],
+        "tokens": end["tokens_cum"],
+        "wall_s": end["wall_s"],
+    }
+
+
+def _check_same_spec(path: Path, spec: dict[str, Any]) -> None:
+    old = json.loads(path.read_text())
+    changed = [k for k in spec if k != "config" and old.get(k) != spec[k]]
+    changed += [
+        f"config.{k}" for k, v in spec["config"].items() if old["config"].get(k) != _jsonish(v)
+    ]
+    if changed:
+        raise InputError(
+            f"{path.parent} holds a run with different settings ({', '.join(changed)}); "
+            "resume it with the same settings or choose another --out"
+        )
+
+
+def _jsonish(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _unique_counts(sequence: Sequence[Problem]) -> list[int]:
+    seen: set[str] = set()
+    out = []
+    for p in sequence:
+        seen.add(p.id)
+        out.append(len(seen))
+    return out
+
+
+def _split(items: list[int], parts: int) -> list[list[int]]:
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for k in range(parts):
+        end = start + size + (1 if k < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
+def _tokens(batch: Sequence[Completion]) -> int:
+    return sum(len(c.prompt_ids) + len(c.response_ids) for c in batch)
+
+
+def _frozen_copy(model: Any) -> Any:
+    reference = copy.deepcopy(model)
+    reference.eval()
+    for p in reference.parameters():
+        p.requires_grad_(False)
+    return reference

@@ -1,0 +1,83 @@
+"""The run store: append-only `steps.jsonl` (one StepRecord a line) and a run's files.
+
+Each record is written with one `write` of a whole line, then flushed and fsynced, so after a
+crash the file holds complete records plus at most one torn last line, which readers drop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rlscale.errors import InputError
+
+STEPS_FILE = "steps.jsonl"
+
+
+def append_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Append one record durably; non-finite numbers are refused (JSON has none)."""
+    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"step {record.get('step')}: non-finite {', '.join(bad)}; not logged")
+    line = json.dumps(dict(record), allow_nan=False) + "\n"
+    with open(path, "a") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every complete record; a torn last line (no newline, not JSON) is dropped. A bad line
+    elsewhere is an error naming the line."""
+    if not path.exists():
+        return []
+    lines = path.read_text().split("\n")
+    torn = lines.pop()  # "" when the file ends with a newline
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {number} is not a JSON record: {exc}") from None
+    if torn.strip():
+        with contextlib.suppress(json.JSONDecodeError):  # a crash mid-write: redone on resume
+            records.append(json.loads(torn))
+    return records
+
+
+def rewrite_records(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    """Replace the file atomically (temp file + rename) with exactly these records."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            for record in records:
+                fh.write(json.dumps(dict(record), allow_nan=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def truncate_records(path: Path, last_step: int) -> list[dict[str, Any]]:
+    """Keep the records of steps 0..last_step (the last one of each step); return them. The file
+    is rewritten only when that drops something (a finished run's file stays untouched)."""
+    records = read_records(path)
+    by_step: dict[int, dict[str, Any]] = {}
+    for record in records:
+        if int(record["step"]) <= last_step:
+            by_step[int(record["step"])] = record
+    kept = [by_step[s] for s in sorted(by_step)]
+    clean = path.exists() and (path.stat().st_size == 0 or path.read_bytes().endswith(b"\n"))
+    if path.exists() and (kept != records or not clean):
+        rewrite_records(path, kept)
+    return kept
