@@ -3,10 +3,12 @@
 Both train the same ~1M-parameter Qwen2 (the built micro-l when it is in the cache, else the same
 shape freshly initialised) on the same synthetic problems: 16 prompts × 8 rollouts, at most 32
 new tokens, temperature 1, one optimizer step per sampled batch, no KL, every group trained
-(rlscale's dropping of uniform groups is off so both do the same work). TRL gets its reward
-in-process from rlscale's judge; rlscale verifies in its isolated worker pool. Rounds alternate
-(rlscale, TRL, rlscale, …) in this one process; each round's first step is a warm-up and is not
-counted. Printed: median seconds per step of each and the ratio; rlscale's sampler tokens/s;
+(rlscale's dropping of uniform groups is off so both do the same work; a third variant keeps
+rlscale's default, dropping them). TRL runs in fp32 without gradient checkpointing (its GPU
+defaults, bf16 autocast and checkpointing, were ~20x slower here) and gets its reward in-process
+from rlscale's judge; rlscale verifies in its isolated worker pool. Rounds alternate (rlscale,
+TRL, rlscale dropping) in this one process; each round's first step is a warm-up and is not
+counted. Printed: median seconds per step of each and the ratios; rlscale's sampler tokens/s;
 the achieved FLOP/s of a whole step and of the training pass against a torch fp32 matmul peak
 measured here, at the same thread count.
 
@@ -70,7 +72,9 @@ def matmul_peak(size: int = 1024, reps: int = 20) -> float:
     return 2 * size**3 / statistics.median(times)
 
 
-def ours_round(model_dir: Path, steps: int, round_: int, work: Path) -> list[dict[str, Any]]:
+def ours_round(
+    model_dir: Path, steps: int, round_: int, work: Path, **changes: Any
+) -> list[dict[str, Any]]:
     model, tok = load_model(str(model_dir))
     problems = generate("addsub", "train", PROMPTS * steps, seed=100 + round_)
     holdout = generate("addsub", "holdout", 1, seed=0)
@@ -87,10 +91,10 @@ def ours_round(model_dir: Path, steps: int, round_: int, work: Path) -> list[dic
         eval_every=10_000,
         checkpoint_every=10_000,
         curriculum=False,
-    )
+    ).replace(**changes)
     data = RunData(problems, holdout, "synth", "synth")
     records = GRPOTrainer(
-        cfg, model, tok, data, work / f"ours-{round_}", model_name="micro-l"
+        cfg, model, tok, data, work / f"ours-{round_}-{len(changes)}", model_name="micro-l"
     ).run()
     return records[2:]  # step 0 is the evaluation, step 1 the warm-up
 
@@ -135,6 +139,10 @@ def trl_round(model_dir: Path, steps: int, round_: int, work: Path) -> list[floa
         logging_steps=10_000,
         disable_dropout=True,
         shuffle_dataset=False,
+        # TRL's defaults are for GPUs (bf16 autocast, gradient checkpointing); on this CPU they
+        # made a step ~20x slower, so TRL gets fp32 without checkpointing, as rlscale runs.
+        bf16=False,
+        gradient_checkpointing=False,
         dataloader_num_workers=0,
     )
     tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
@@ -169,23 +177,36 @@ def main() -> None:
         N, N_total = count_params(model)
         print(f"model: {origin}, N {N:,}, N_total {N_total:,}; {args.threads} threads")
         ours: list[dict[str, Any]] = []
+        dropping: list[dict[str, Any]] = []
         theirs: list[float] = []
         peaks = []
         for r in range(args.rounds):
             peaks.append(matmul_peak())
             ours += ours_round(model_dir, args.steps + 1, r, work)
             theirs += trl_round(model_dir, args.steps, r, work)
+            dropping += ours_round(model_dir, args.steps + 1, r, work, drop_uniform_groups=True)
         report(ours, theirs, statistics.median(peaks), N, N_total)
+        drop_med = statistics.median(_step_s(r) for r in dropping)
+        kept = statistics.median(r["groups_kept"] for r in dropping)
+        print(
+            f"rlscale with its default of dropping all-equal groups (median {kept:.0f} of "
+            f"{PROMPTS} trained): {drop_med:.3f} s/step, "
+            f"ratio TRL / rlscale = {statistics.median(theirs) / drop_med:.2f}x"
+        )
+
+
+def _step_s(record: dict[str, Any]) -> float:
+    return float(record["sample_s"] + record["verify_s"] + record["update_s"])
 
 
 def report(
     ours: list[dict[str, Any]], theirs: list[float], peak: float, N: int, N_total: int
 ) -> None:
-    step_s = [r["sample_s"] + r["verify_s"] + r["update_s"] for r in ours]
+    step_s = [_step_s(r) for r in ours]
     ours_med, trl_med = statistics.median(step_s), statistics.median(theirs)
     print(f"steps counted: rlscale {len(step_s)}, TRL {len(theirs)}")
     print(f"rlscale  {ours_med:.3f} s/step (median)   TRL {trl_med:.3f} s/step (median)")
-    print(f"ratio TRL / rlscale = {trl_med / ours_med:.2f}x")
+    print(f"ratio TRL / rlscale = {trl_med / ours_med:.2f}x (the same work: every group trained)")
     parts = {k: statistics.median(r[k] for r in ours) for k in ("sample_s", "verify_s", "update_s")}
     print("rlscale step parts (median s): " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
     generated = statistics.median(r["tokens_response"] / r["sample_s"] for r in ours)

@@ -24,7 +24,7 @@ from rlscale.errors import InputError
 from rlscale.models.load import load_model
 from rlscale.rl.config import GRPOConfig
 from rlscale.rl.rollout import Completion, sequence_logprobs
-from rlscale.rl.trainer import GRPOTrainer, RunData, training_sequence
+from rlscale.rl.trainer import GRPOTrainer, RunData, micro_batches, training_sequence
 from rlscale.store import read_records
 from tests.rl.conftest import WarmModel
 
@@ -227,3 +227,39 @@ def test_train_without_data_for_an_outside_model_is_a_clear_error(
     )
     assert result.exit_code == 2
     assert "--train and --holdout are required" in result.output
+
+
+def test_micro_batches_bound_padded_tokens_and_cover_every_row() -> None:
+    lengths = [10, 50, 20, 50, 30, 5, 200]
+    parts = micro_batches(lengths, budget=100)
+    assert sorted(i for part in parts for i in part) == list(range(len(lengths)))
+    assert parts[0] == [6]  # longer than the budget: alone
+    for part in parts[1:]:
+        assert len(part) * max(lengths[i] for i in part) <= 100
+    assert [lengths[p[0]] for p in parts] == sorted((lengths[p[0]] for p in parts), reverse=True)
+
+
+@pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean"])
+def test_gradient_accumulated_over_micro_batches_equals_one_pass(
+    warm_model: WarmModel, tmp_path: Path, aggregation: str
+) -> None:
+    grads = []
+    for budget in (10**6, 64):  # one forward for the batch; many small ones
+        model, tok = load_model(str(warm_model.path))
+        cfg = SMALL.replace(micro_batch_tokens=budget, aggregation=aggregation, kl_coef=0.1)
+        trainer = GRPOTrainer(cfg, model, tok, _data(warm_model), tmp_path / str(budget),
+                              model_name="w")  # fmt: skip
+        problems = load_problems(warm_model.train)[:4]
+        from rlscale.rl.evaluate import encode_prompt
+        from rlscale.rl.rollout import SamplingParams
+
+        prompts = [encode_prompt(tok, p.prompt) for p in problems]
+        batch = trainer.sampler.sample(prompts, SamplingParams(n=4, max_new_tokens=20), seed=3)
+        adv = torch.linspace(-1.5, 1.5, len(batch))
+        pg, kl, _ = trainer._optimizer_step(batch, adv, {}, (0,))
+        grads.append(([p.grad.clone() for p in model.parameters()], pg, kl))
+    (one, pg1, kl1), (many, pg2, kl2) = grads
+    assert pg1 == pytest.approx(pg2, rel=1e-4, abs=1e-6) and kl1 == pytest.approx(
+        kl2, rel=1e-4, abs=1e-9
+    )
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(one, many, strict=True))

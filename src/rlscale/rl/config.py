@@ -36,6 +36,7 @@ class GRPOConfig:
     clip_high: float = 0.2
     updates_per_batch: int = 2  # passes over each sampled batch (PPO epochs)
     mini_batches: int = 1  # optimizer steps per pass (the paper: 512 / 128 = 4)
+    micro_batch_tokens: int = 4096  # padded tokens per forward/backward (gradient accumulation)
     aggregation: Aggregation = "token-mean"
     std_normalize: bool = True
     drop_uniform_groups: bool = True
@@ -61,6 +62,8 @@ class GRPOConfig:
         for name in ("mini_batches", "max_new_tokens", "eval_samples", "eval_every"):
             _at_least(self, name, 1)
         for name in ("checkpoint_every", "keep_checkpoints", "tau", "rollout_batch"):
+            _at_least(self, name, 1)
+        for name in ("micro_batch_tokens",):
             _at_least(self, name, 1)
         _at_least(self, "warmup_steps", 0)
         _at_least(self, "eval_problems", 0)

@@ -109,27 +109,36 @@ class TorchSampler:
     def sample(
         self, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int
     ) -> list[Completion]:
-        rows = [tuple(p) for p in prompts for _ in range(params.n)]
+        unique = [tuple(p) for p in prompts]
         generator = torch.Generator(device=_device(self.model)).manual_seed(seed)
+        per_call = max(1, self.batch_size // params.n)
         out: list[Completion] = []
         with _sampling_mode(self.model):
-            for start in range(0, len(rows), self.batch_size):
-                out += self._sample_batch(rows[start : start + self.batch_size], params, generator)
+            for start in range(0, len(unique), per_call):
+                out += self._sample_batch(unique[start : start + per_call], params, generator)
         return out
 
     def _sample_batch(
-        self, rows: list[tuple[int, ...]], params: SamplingParams, generator: torch.Generator
+        self, prompts: list[tuple[int, ...]], params: SamplingParams, generator: torch.Generator
     ) -> list[Completion]:
+        """Each prompt is prefilled once; its cache is then repeated for its n rollouts."""
         from transformers import DynamicCache
 
-        device = _device(self.model)
-        ids, mask = (t.to(device) for t in left_pad(rows, self.pad_id))
+        device, n = _device(self.model), params.n
+        ids, mask = (t.to(device) for t in left_pad(prompts, self.pad_id))
+        rows = [p for p in prompts for _ in range(n)]
         state = _DecodeState(len(rows), params.max_new_tokens, self.pad_id, device)
         eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=device)
+        # transformers' DynamicCache grows by concatenation, copying the cache every token (a
+        # quarter of sampling time here); preallocated buffers avoided the copies but made the
+        # attention's batched matmuls on strided views slower: 0.74 s against 0.68 s a batch.
         cache = DynamicCache()
+        logits = self._forward(ids, mask, (mask.cumsum(dim=1) - 1).clamp(min=0), cache)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            logits, mask = logits.repeat_interleave(n, dim=0), mask.repeat_interleave(n, dim=0)
         alive = torch.arange(len(rows), device=device)  # batch row → original row
         position = mask.sum(dim=1, keepdim=True) - 1
-        logits = self._forward(ids, mask, (mask.cumsum(dim=1) - 1).clamp(min=0), cache)
         for t in range(params.max_new_tokens):
             chosen, chosen_logp = choose_tokens(logits, params, generator)
             state.record(t, alive, chosen, chosen_logp, eos)

@@ -304,53 +304,71 @@ class GRPOTrainer:
             return stats | {"loss_pg": 0.0, "kl": 0.0, "grad_norm": 0.0}
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        chunks = [c for c in _split(groups, cfg.mini_batches) if c]
-        batches = []
-        for chunk in chunks:
+        minis = []
+        for chunk in (c for c in _split(groups, cfg.mini_batches) if c):
             rows = [g * G + j for g in chunk for j in range(G)]
-            batch = [completions[r] for r in rows]
-            batches.append((batch, advantages[rows], self._reference_logprobs(batch)))
-            if self.reference is not None:
-                stats["tokens_scored"] += _tokens(batch)
-        pg_sum = kl_sum = norm_sum = 0.0
+            minis.append((rows, [completions[r] for r in rows]))
+            stats["tokens_scored"] += _tokens(minis[-1][1]) if self.reference is not None else 0
+        references: dict[tuple[int, ...], torch.Tensor | None] = {}
+        sums = [0.0, 0.0, 0.0]
         self.model.train()
         for _ in range(cfg.updates_per_batch):
-            for batch, adv, ref in batches:
-                pg, kl, norm = self._optimizer_step(batch, adv, ref)
-                pg_sum, kl_sum, norm_sum = pg_sum + pg, kl_sum + kl, norm_sum + norm
-                stats["tokens_trained"] += _tokens(batch)
-        count = cfg.updates_per_batch * len(batches)
-        return stats | {
-            "loss_pg": pg_sum / count,
-            "kl": kl_sum / count,
-            "grad_norm": norm_sum / count,
-        }
+            for rows, mini in minis:
+                figures = self._optimizer_step(mini, advantages[rows], references, tuple(rows))
+                sums = [a + b for a, b in zip(sums, figures, strict=True)]
+                stats["tokens_trained"] += _tokens(mini)
+        count = cfg.updates_per_batch * len(minis)
+        names = ("loss_pg", "kl", "grad_norm")
+        return stats | {k: v / count for k, v in zip(names, sums, strict=True)}
 
     def _optimizer_step(
-        self, batch: list[Completion], adv: torch.Tensor, ref: torch.Tensor | None
+        self,
+        mini: list[Completion],
+        adv: torch.Tensor,
+        references: dict[tuple[int, ...], torch.Tensor | None],
+        key: tuple[int, ...],
     ) -> tuple[float, float, float]:
+        """One optimizer step on a mini-batch, its gradient accumulated over length-sorted
+        micro-batches of at most `micro_batch_tokens` padded tokens; each micro-batch's loss is
+        weighted by its share of the mini-batch's tokens (token-mean) or sequences (seq-mean),
+        so the result equals one pass over the whole mini-batch."""
         cfg = self.cfg
-        logp, mask = sequence_logprobs(self.model, batch, cfg.temperature, self.pad_id)
-        old = scatter_logprobs(batch, logp)
-        loss, pg, kl = grpo_loss(
-            logp,
-            old,
-            ref,
-            adv.to(logp.device),
-            mask,
-            clip_low=cfg.clip_low,
-            clip_high=cfg.clip_high,
-            kl_coef=cfg.kl_coef,
-            kl_estimator=cfg.kl_estimator,
-            aggregation=cfg.aggregation,
-        )
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"non-finite GRPO loss ({float(loss)}); lower lr or check the model")
+        lengths = [len(c.prompt_ids) + len(c.response_ids) for c in mini]
+        if cfg.aggregation == "token-mean":
+            weights = [float(len(c.response_ids)) for c in mini]
+        else:
+            weights = [1.0] * len(mini)
+        total = sum(weights)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        pg_sum = kl_sum = 0.0
+        for part in micro_batches(lengths, cfg.micro_batch_tokens):
+            batch = [mini[i] for i in part]
+            share = sum(weights[i] for i in part) / total
+            ref_key = (*key, *part)
+            if ref_key not in references:
+                references[ref_key] = self._reference_logprobs(batch)
+            logp, mask = sequence_logprobs(self.model, batch, cfg.temperature, self.pad_id)
+            loss, pg, kl = grpo_loss(
+                logp,
+                scatter_logprobs(batch, logp),
+                references[ref_key],
+                adv[part].to(logp.device),
+                mask,
+                clip_low=cfg.clip_low,
+                clip_high=cfg.clip_high,
+                kl_coef=cfg.kl_coef,
+                kl_estimator=cfg.kl_estimator,
+                aggregation=cfg.aggregation,
+            )
+            if not torch.isfinite(loss):
+                raise RuntimeError(
+                    f"non-finite GRPO loss ({loss.item()}); lower lr or check the model"
+                )
+            (loss * share).backward()  # type: ignore[no-untyped-call]
+            pg_sum, kl_sum = pg_sum + pg.item() * share, kl_sum + kl.item() * share
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
-        return pg.item(), kl.item(), norm.item()
+        return pg_sum, kl_sum, norm.item()
 
     def _reference_logprobs(self, batch: list[Completion]) -> torch.Tensor | None:
         if self.reference is None:
@@ -481,6 +499,20 @@ def _split(items: list[int], parts: int) -> list[list[int]]:
         out.append(items[start:end])
         start = end
     return out
+
+
+def micro_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Row indices sorted by length (longest first), cut so that rows × longest row ≤ budget
+    in each part (a row longer than the budget is a part of its own): little padding, bounded
+    memory."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    parts: list[list[int]] = []
+    for i in order:
+        if parts and (len(parts[-1]) + 1) * lengths[parts[-1][0]] <= budget:
+            parts[-1].append(i)
+        else:
+            parts.append([i])
+    return parts
 
 
 def _tokens(batch: Sequence[Completion]) -> int:
