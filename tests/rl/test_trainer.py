@@ -4,6 +4,7 @@ SIGKILL with no step lost or logged twice and the same numbers as an uninterrupt
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -75,6 +76,8 @@ def test_compute_columns_are_exact_sums_of_the_logged_tokens(
         )  # KL on: scored once
         assert r["prompts_seen"] == r["step"] * cfg.prompts_per_step
     assert sum(r["groups_kept"] for r in records[1:]) > 0  # the warm model earns some reward
+    trained = [r for r in records[1:] if r["groups_kept"]]
+    assert all(0.0 < r["entropy"] < math.log(100) for r in trained)  # 100-token vocabulary
     assert {"eval_L", "eval_L_se", "eval_L_greedy", "eval_L@again"} <= records[2].keys()
     assert 0.0 <= records[2]["eval_L@again"] <= 1.0 and records[2]["eval_L_se@again"] >= 0.0
     assert "eval_L" not in records[1]
@@ -256,7 +259,7 @@ def test_gradient_accumulated_over_micro_batches_equals_one_pass(
         prompts = [encode_prompt(tok, p.prompt) for p in problems]
         batch = trainer.sampler.sample(prompts, SamplingParams(n=4, max_new_tokens=20), seed=3)
         adv = torch.linspace(-1.5, 1.5, len(batch))
-        pg, kl, _ = trainer._optimizer_step(batch, adv, {}, (0,))
+        pg, kl, _, _ = trainer._optimizer_step(batch, adv, {}, (0,))
         grads.append(([p.grad.clone() for p in model.parameters()], pg, kl))
     (one, pg1, kl1), (many, pg2, kl2) = grads
     assert pg1 == pytest.approx(pg2, rel=1e-4, abs=1e-6) and kl1 == pytest.approx(

@@ -269,12 +269,30 @@ def sequence_logprobs(
     causal path); returns (logp (B, W − 1), response mask (B, W − 1)) aligned with the targets
     ids[:, 1:]. Gradients flow when called outside no_grad.
     """
+    logp, mask, _ = sequence_logprobs_entropy(model, completions, temperature, pad_id, False)
+    return logp, mask
+
+
+def sequence_logprobs_entropy(
+    model: Any,
+    completions: Sequence[Completion],
+    temperature: float = 1.0,
+    pad_id: int = 0,
+    entropy: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """As `sequence_logprobs`, plus the policy's entropy at each position (B, W − 1), detached
+    (a diagnostic: its fall is the policy sharpening)."""
     ids, mask = right_padded(completions, pad_id, _device(model))
     logits = model(input_ids=ids).logits[:, :-1, :].float()
     if temperature not in (0.0, 1.0):
         logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return logp, mask
+    log_probs = torch.log_softmax(logits, dim=-1)
+    logp = log_probs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    if not entropy:
+        return logp, mask, None
+    with torch.no_grad():
+        ent = -(log_probs.exp() * log_probs).sum(dim=-1)
+    return logp, mask, ent
 
 
 def right_padded(

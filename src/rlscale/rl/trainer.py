@@ -39,6 +39,7 @@ from rlscale.rl.rollout import (
     TorchSampler,
     scatter_logprobs,
     sequence_logprobs,
+    sequence_logprobs_entropy,
 )
 from rlscale.store import STEPS_FILE, append_record, truncate_records
 
@@ -266,6 +267,7 @@ class GRPOTrainer:
             "loss_pg": update["loss_pg"],
             "kl": update["kl"],
             "grad_norm": update["grad_norm"],
+            "entropy": update["entropy"],
             "lr": lr,
             "sample_s": sampled - started,
             "verify_s": verified - sampled,
@@ -301,7 +303,7 @@ class GRPOTrainer:
             "tokens_trained": 0,
         }
         if not groups:
-            return stats | {"loss_pg": 0.0, "kl": 0.0, "grad_norm": 0.0}
+            return stats | {"loss_pg": 0.0, "kl": 0.0, "grad_norm": 0.0, "entropy": None}
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         minis = []
@@ -310,7 +312,7 @@ class GRPOTrainer:
             minis.append((rows, [completions[r] for r in rows]))
             stats["tokens_scored"] += _tokens(minis[-1][1]) if self.reference is not None else 0
         references: dict[tuple[int, ...], torch.Tensor | None] = {}
-        sums = [0.0, 0.0, 0.0]
+        sums = [0.0, 0.0, 0.0, 0.0]
         self.model.train()
         for _ in range(cfg.updates_per_batch):
             for rows, mini in minis:
@@ -318,7 +320,7 @@ class GRPOTrainer:
                 sums = [a + b for a, b in zip(sums, figures, strict=True)]
                 stats["tokens_trained"] += _tokens(mini)
         count = cfg.updates_per_batch * len(minis)
-        names = ("loss_pg", "kl", "grad_norm")
+        names = ("loss_pg", "kl", "grad_norm", "entropy")
         return stats | {k: v / count for k, v in zip(names, sums, strict=True)}
 
     def _optimizer_step(
@@ -327,7 +329,7 @@ class GRPOTrainer:
         adv: torch.Tensor,
         references: dict[tuple[int, ...], torch.Tensor | None],
         key: tuple[int, ...],
-    ) -> tuple[float, float, float]:
+    ) -> tuple[float, float, float, float]:
         """One optimizer step on a mini-batch, its gradient accumulated over length-sorted
         micro-batches of at most `micro_batch_tokens` padded tokens; each micro-batch's loss is
         weighted by its share of the mini-batch's tokens (token-mean) or sequences (seq-mean),
@@ -340,14 +342,18 @@ class GRPOTrainer:
             weights = [1.0] * len(mini)
         total = sum(weights)
         self.optimizer.zero_grad(set_to_none=True)
-        pg_sum = kl_sum = 0.0
+        pg_sum = kl_sum = ent_sum = 0.0
         for part in micro_batches(lengths, cfg.micro_batch_tokens):
             batch = [mini[i] for i in part]
             share = sum(weights[i] for i in part) / total
             ref_key = (*key, *part)
             if ref_key not in references:
                 references[ref_key] = self._reference_logprobs(batch)
-            logp, mask = sequence_logprobs(self.model, batch, cfg.temperature, self.pad_id)
+            logp, mask, entropy = sequence_logprobs_entropy(
+                self.model, batch, cfg.temperature, self.pad_id
+            )
+            assert entropy is not None
+            ent_sum += float((entropy * mask).sum() / mask.sum().clamp(min=1.0)) * share
             loss, pg, kl = grpo_loss(
                 logp,
                 scatter_logprobs(batch, logp),
@@ -368,7 +374,7 @@ class GRPOTrainer:
             pg_sum, kl_sum = pg_sum + pg.item() * share, kl_sum + kl.item() * share
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
-        return pg_sum, kl_sum, norm.item()
+        return pg_sum, kl_sum, norm.item(), ent_sum
 
     def _reference_logprobs(self, batch: list[Completion]) -> torch.Tensor | None:
         if self.reference is None:
