@@ -77,17 +77,17 @@ def at_compute(records: list[dict[str, Any]], c: float) -> float | None:
 
 
 def equal_compute(runs: dict[str, list[dict[str, Any]]]) -> None:
-    lows = [min(r["flops_paper_cum"] for r in rs if r["flops_paper_cum"] > 0 and "eval_L" in r)
-            for rs in runs.values()]  # fmt: skip
-    highs = [rs[-1]["flops_paper_cum"] for rs in runs.values()]
-    lo, hi = max(lows), min(highs)
-    print("\npass@1 error at equal compute C (interpolated in log C):")
-    if lo >= hi:
-        print("  the rungs' compute ranges do not overlap")
-        return
-    budgets = [lo * (hi / lo) ** (k / 3) for k in range(4)]
+    """Each rung's error at shared compute budgets (n/a outside the range it evaluated)."""
+    evaluated = {
+        name: [r for r in rs if r.get("eval_L") is not None and r["flops_paper_cum"] > 0]
+        for name, rs in runs.items()
+    }
+    lo = min(rs[0]["flops_paper_cum"] for rs in evaluated.values() if rs)
+    hi = max(rs[-1]["flops_paper_cum"] for rs in evaluated.values() if rs)
+    print("\npass@1 error at equal compute C (interpolated in log C; n/a: outside the run):")
     print("  C        " + "  ".join(f"{name:>9s}" for name in runs))
-    for c in budgets:
+    for k in range(7):
+        c = lo * (hi / lo) ** (k / 6)
         values = [at_compute(rs, c) for rs in runs.values()]
         print(
             f"  {c:8.3g} "
