@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rlscale.errors import InputError
+from rlscale.errors import InputError, RlscaleError
 from rlscale.store import append_record, read_records, truncate_records
 
 
@@ -27,7 +27,7 @@ def test_torn_last_line_is_dropped_and_truncation_keeps_one_record_a_step(tmp_pa
 
 def test_non_finite_metrics_are_refused_and_nothing_written(tmp_path: Path) -> None:
     path = tmp_path / "steps.jsonl"
-    with pytest.raises(ValueError, match="step 3: non-finite loss_pg"):
+    with pytest.raises(RlscaleError, match="step 3: non-finite loss_pg"):
         append_record(path, {"step": 3, "loss_pg": math.nan})
     assert not path.exists() or path.read_text() == ""
 

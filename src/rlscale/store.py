@@ -11,11 +11,11 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from rlscale.errors import InputError
+from rlscale.errors import InputError, RlscaleError
 
 STEPS_FILE = "steps.jsonl"
 
@@ -24,12 +24,20 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
     """Append one record durably; non-finite numbers are refused (JSON has none)."""
     bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
     if bad:
-        raise ValueError(f"step {record.get('step')}: non-finite {', '.join(bad)}; not logged")
+        raise RlscaleError(
+            f"step {record.get('step')}: non-finite {', '.join(bad)}; the step is not logged "
+            "(lower the learning rate or check the model's dtype)"
+        )
     line = json.dumps(dict(record), allow_nan=False) + "\n"
     with open(path, "a") as fh:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def write_json_file(path: Path, obj: Any) -> None:
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -53,19 +61,25 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def rewrite_records(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    """Replace the file atomically (temp file + rename) with exactly these records."""
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file so that readers see the old or the new content, never a part: `write` fills
+    a temporary file beside it, which is fsynced and renamed over `path`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            for record in records:
-                fh.write(json.dumps(dict(record), allow_nan=False) + "\n")
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def rewrite_records(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    """Replace the file atomically with exactly these records."""
+    text = "".join(json.dumps(dict(r), allow_nan=False) + "\n" for r in records)
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def truncate_records(path: Path, last_step: int) -> list[dict[str, Any]]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from rlscale.errors import RlscaleError
+from rlscale.store import atomic_write
 
 LATEST = "latest.json"
 
@@ -18,9 +20,9 @@ LATEST = "latest.json"
 def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step:06d}.pt"
-    _atomic(final, lambda fh: torch.save(state, fh))
+    atomic_write(final, lambda fh: torch.save(state, fh))
     pointer = json.dumps({"step": step, "file": final.name}).encode()
-    _atomic(folder / LATEST, lambda fh: fh.write(pointer))
+    atomic_write(folder / LATEST, lambda fh: fh.write(pointer))
     _fsync_dir(folder)
     for old in sorted(folder.glob("step-*.pt"))[:-keep]:
         if old != final:
@@ -36,23 +38,10 @@ def load_latest(folder: Path) -> dict[str, Any] | None:
     entry = json.loads(pointer.read_text())
     state: dict[str, Any] = torch.load(folder / entry["file"], weights_only=True)
     if state.get("step") != entry["step"]:
-        raise RuntimeError(
+        raise RlscaleError(
             f"{folder}: checkpoint {entry['file']} does not hold step {entry['step']}"
         )
     return state
-
-
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from rlscale.data import Problem, curriculum_order, reuse_subset
-from rlscale.errors import InputError
+from rlscale.errors import InputError, RlscaleError
 from rlscale.models.flops import grpo_step_flops, paper_compute
 from rlscale.models.load import count_params
 from rlscale.rl.checkpoint import load_latest, save_checkpoint
@@ -41,7 +41,7 @@ from rlscale.rl.rollout import (
     sequence_logprobs,
     sequence_logprobs_entropy,
 )
-from rlscale.store import STEPS_FILE, append_record, truncate_records
+from rlscale.store import STEPS_FILE, append_record, truncate_records, write_json_file
 
 OnStep = Callable[[dict[str, Any]], None]
 
@@ -189,7 +189,7 @@ class GRPOTrainer:
         if spec_path.exists():
             _check_same_spec(spec_path, self.spec())
         else:
-            spec_path.write_text(json.dumps(self.spec(), indent=2) + "\n")
+            write_json_file(spec_path, self.spec())
         state = load_latest(self.out / "ckpt")
         if state is None:
             truncate_records(self.steps_path, -1)
@@ -202,8 +202,9 @@ class GRPOTrainer:
         self.step = int(state["step"])
         records = truncate_records(self.steps_path, self.step)
         if [int(r["step"]) for r in records] != list(range(self.step + 1)):
-            raise RuntimeError(
-                f"{self.steps_path}: records do not cover steps 0..{self.step} of the checkpoint"
+            raise RlscaleError(
+                f"{self.steps_path}: its records do not cover steps 0..{self.step} of the last "
+                "checkpoint (edited by hand?); restore it or start again with another --out"
             )
         return records
 
@@ -226,7 +227,7 @@ class GRPOTrainer:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             tmp.rename(final)
-        (self.out / "summary.json").write_text(json.dumps(run_summary(records), indent=2) + "\n")
+        write_json_file(self.out / "summary.json", run_summary(records))
 
     def _log(self, record: dict[str, Any]) -> dict[str, Any]:
         append_record(self.steps_path, record)
@@ -367,7 +368,7 @@ class GRPOTrainer:
                 aggregation=cfg.aggregation,
             )
             if not torch.isfinite(loss):
-                raise RuntimeError(
+                raise RlscaleError(
                     f"non-finite GRPO loss ({loss.item()}); lower lr or check the model"
                 )
             (loss * share).backward()  # type: ignore[no-untyped-call]
