@@ -80,7 +80,7 @@ def train_command(
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
     sampler: str = typer.Option("torch", help="torch, or vllm (GPU; the vllm extra)."),
 ) -> None:
-    """GRPO post-training with held-out L logged every step record; resumes a crashed run."""
+    """GRPO post-training: one StepRecord a step in OUT/steps.jsonl; an existing OUT resumes."""
     from rlscale.rl.config import load_config
 
     changes: dict[str, Any] = dict(parse_overrides(overrides))
