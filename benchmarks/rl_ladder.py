@@ -6,7 +6,13 @@ error at every evaluated step with the cumulative FLOPs (the paper's C), the cha
 and — the paper's first finding — the error of each rung at compute budgets every rung reached
 (log-linear interpolation in C between evaluated steps).
 
+With `--extra-clean-steps K --extra-noisy-steps M` each rung first gets a longer warm start: K
+more clean SFT steps (batch 64, lr 1e-3 with 10 warm-up steps, cosine to 10%) and M noisy ones
+(40% one-off-by-one solutions, lr 3e-4) on fresh train problems (seed 77), in the worker process,
+one thread; RL then starts from that model.
+
 Run: python benchmarks/rl_ladder.py --out /tmp/rl-ladder [--steps 100] [--set lr=3e-5 …]
+     [--sizes micro-l,micro-m] [--extra-clean-steps 600 --extra-noisy-steps 60]
 """
 
 from __future__ import annotations
@@ -26,21 +32,68 @@ from rlscale.models.ladder import LADDER
 from rlscale.store import read_records
 
 
-def launch(rung: str, out: Path, steps: int, settings: list[str]) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "rlscale", "train", "--model", rung, "--out", str(out / rung)]
-    cmd += ["--steps", str(steps), "--threads", "1"]
-    for item in settings:
-        cmd += ["--set", item]
+def strengthen(rung: str, clean: int, noisy: int, dest: Path) -> None:
+    """The rung's built model after `clean` + `noisy` more warm-start steps (see the header)."""
+    import random
+
+    import torch
+
+    from rlscale.data import generate
+    from rlscale.models.build import _batches, train_phase
+    from rlscale.models.load import load_model
+
+    torch.set_num_threads(1)
+    model, tok = load_model(rung)
+    model.config._attn_implementation = "sdpa"
+    rng = random.Random(5)
+    problems = generate("addsub", "train", (clean + noisy) * 64, 77)
+    train_phase(model, _batches(tok, problems[: clean * 64], 64, 0.0, rng), 1e-3, 10, "c", None)
+    if noisy:
+        batches = _batches(tok, problems[clean * 64 :], 64, 0.4, rng)
+        train_phase(model, batches, 3e-4, 0, "n", None)
+    model.save_pretrained(dest)
+    tok.save_pretrained(dest)
+
+
+def launch(
+    rung: str, out: Path, steps: int, settings: list[str], extra: tuple[int, int]
+) -> subprocess.Popen[bytes]:
+    """This script in worker mode for one rung, logging to OUT/RUNG.log."""
+    cmd = [sys.executable, __file__, "--worker", rung, "--out", str(out), "--steps", str(steps)]
+    cmd += ["--extra-clean-steps", str(extra[0]), "--extra-noisy-steps", str(extra[1])]
+    cmd += [x for item in settings for x in ("--set", item)]
     log = open(out / f"{rung}.log", "wb")  # noqa: SIM115 - closed when the process ends
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
-def run_all(rungs: list[str], out: Path, steps: int, settings: list[str], jobs: int) -> None:
+def worker(rung: str, out: Path, steps: int, settings: list[str], extra: tuple[int, int]) -> None:
+    """(Strengthen the warm start, then) `rlscale train` the rung, one thread."""
+    cmd = [sys.executable, "-m", "rlscale", "train", "--out", str(out / rung)]
+    cmd += ["--steps", str(steps), "--threads", "1"]
+    cmd += [x for item in settings for x in ("--set", item)]
+    model = rung
+    if any(extra):
+        from rlscale.cli.train import default_sources
+        from rlscale.rl.config import load_config
+
+        model = str(out / f"{rung}-warm")
+        if not (Path(model) / "config.json").exists():
+            strengthen(rung, extra[0], extra[1], Path(model))
+        cfg = load_config(None, "micro", steps=steps, **dict(s.split("=", 1) for s in settings))
+        train, holdout = default_sources(rung, cfg.total_prompts, cfg.seed)
+        cmd += ["--train", str(train), "--holdout", str(holdout)]
+    subprocess.run([*cmd, "--model", model], check=True)
+
+
+def run_all(
+    rungs: list[str], out: Path, steps: int, settings: list[str], jobs: int, extra: tuple[int, int]
+) -> None:
     pending, running = list(rungs), []
     while pending or running:
         while pending and len(running) < jobs:
             rung = pending.pop(0)
-            running.append((rung, launch(rung, out, steps, settings), time.perf_counter()))
+            proc = launch(rung, out, steps, settings, extra)
+            running.append((rung, proc, time.perf_counter()))
         time.sleep(2)
         for item in list(running):
             rung, proc, start = item
@@ -103,11 +156,18 @@ def main() -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--extra-clean-steps", type=int, default=0)
+    parser.add_argument("--extra-noisy-steps", type=int, default=0)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    extra = (args.extra_clean_steps, args.extra_noisy_steps)
+    if args.worker:
+        worker(args.worker, args.out, args.steps, args.settings, extra)
+        return
     rungs = [s for s in args.sizes.split(",") if s]
     if not args.report_only:
-        run_all(rungs, args.out, args.steps, args.settings, args.jobs)
+        run_all(rungs, args.out, args.steps, args.settings, args.jobs, extra)
     runs = {r: read_records(args.out / r / "steps.jsonl") for r in rungs}
     for rung, records in runs.items():
         table(rung, records)
