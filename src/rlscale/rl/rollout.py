@@ -113,13 +113,13 @@ class TorchSampler:
     def sample(
         self, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int
     ) -> list[Completion]:
-        unique = [tuple(p) for p in prompts]
+        rows = [tuple(p) for p in prompts]
         generator = torch.Generator(device=_device(self.model)).manual_seed(seed)
-        per_call = max(1, self.batch_size // params.n)
+        per_call = max(1, self.batch_size // params.n)  # prompts a batch: batch_size rollouts
         out: list[Completion] = []
         with _sampling_mode(self.model, self.attention):
-            for start in range(0, len(unique), per_call):
-                out += self._sample_batch(unique[start : start + per_call], params, generator)
+            for start in range(0, len(rows), per_call):
+                out += self._sample_batch(rows[start : start + per_call], params, generator)
         return out
 
     def _sample_batch(
@@ -147,7 +147,7 @@ class TorchSampler:
             chosen, chosen_logp = choose_tokens(logits, params, generator)
             state.record(t, alive, chosen, chosen_logp, eos)
             if params.stop:
-                self._check_stops(state, alive, t + 1, params.stop)
+                self._check_stops(state, alive, params.stop)
             keep = ~state.finished[alive]
             if not keep.any():
                 break
@@ -175,9 +175,8 @@ class TorchSampler:
         logits: torch.Tensor = out.logits[:, -1, :]
         return logits
 
-    def _check_stops(
-        self, state: _DecodeState, alive: torch.Tensor, width: int, stop: tuple[str, ...]
-    ) -> None:
+    def _check_stops(self, state: _DecodeState, alive: torch.Tensor, stop: tuple[str, ...]) -> None:
+        """Mark alive rows whose response now contains a stop string as finished."""
         window = max(len(s) for s in stop) + STOP_WINDOW
         for row in alive[~state.finished[alive]].tolist():
             length = int(state.lengths[row])
