@@ -1,0 +1,217 @@
+"""`StudySpec` (a YAML study file, validated with errors that name the field path) and its
+expansion into `RunSpec`s with stable keys.
+
+A run's key is a hash of everything that changes its result — model, data sources, every GRPO
+setting (seed, τ and steps included) and the engine — and of nothing else (not the executor, not
+the study's name or file order), so a rerun or an extended study finds its finished runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlscale.errors import InputError
+from rlscale.rl.config import GRPOConfig, load_config
+
+ENGINES = ("native",)
+EXECUTORS = ("local", "ray")
+KNOWN = {"name", "models", "train", "holdout", "evals", "grpo", "preset", "budget", "reuse"}
+KNOWN |= {"seeds", "engine", "executor"}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    study: str
+    model: str
+    seed: int
+    tau: int
+    train: str | None  # None: the micro rung's own task
+    holdout: str | None
+    evals: dict[str, str]
+    grpo: GRPOConfig
+    engine: str = "native"
+
+    @property
+    def key(self) -> str:
+        blob = {
+            "model": self.model,
+            "train": self.train,
+            "holdout": self.holdout,
+            "evals": self.evals,
+            "grpo": self.grpo.to_dict(),
+            "engine": self.engine,
+        }
+        text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        short = Path(self.model).name or self.model
+        return f"{short}-seed{self.seed}-tau{self.tau}-{self.key[:8]}"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    models: tuple[str, ...]
+    grpo: GRPOConfig
+    steps: int
+    seeds: tuple[int, ...] = (0,)
+    taus: tuple[int, ...] = (1,)
+    reuse_model: str | None = None
+    train: str | None = None
+    holdout: str | None = None
+    evals: dict[str, str] = field(default_factory=dict)
+    engine: str = "native"
+    executor: str = "local"
+
+    def runs(self) -> list[RunSpec]:
+        """Every model × seed at τ = 1, plus the reuse model at each other τ, per seed."""
+        out = []
+        for seed in self.seeds:
+            for model in self.models:
+                out.append(self._run(model, seed, 1))
+            if self.reuse_model is not None:
+                out += [self._run(self.reuse_model, seed, tau) for tau in self.taus if tau != 1]
+        return out
+
+    def _run(self, model: str, seed: int, tau: int) -> RunSpec:
+        grpo = self.grpo.replace(seed=seed, tau=tau, steps=self.steps)
+        return RunSpec(
+            self.name,
+            model,
+            seed,
+            tau,
+            self.train,
+            self.holdout,
+            dict(self.evals),
+            grpo,
+            self.engine,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file; every error names the file and the field path."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return parse_study(data, default_name=path.stem)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def parse_study(data: Any, default_name: str = "study") -> StudySpec:
+    if not isinstance(data, dict):
+        raise InputError("a study is a mapping of fields (name, models, budget, …)")
+    unknown = sorted(set(data) - KNOWN)
+    if unknown:
+        raise InputError(
+            f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN))}"
+        )
+    models = _string_list(data.get("models"), "models")
+    if not models:
+        raise InputError("models: list at least one ladder name or model directory")
+    budget = data.get("budget")
+    if not isinstance(budget, dict) or set(budget) != {"steps"}:
+        raise InputError("budget: give `budget: {steps: N}` (the steps every run trains)")
+    steps = _positive_int(budget["steps"], "budget.steps")
+    grpo = _grpo(data.get("grpo") or {}, str(data.get("preset", "micro")))
+    seeds = tuple(_int(s, f"seeds[{i}]") for i, s in enumerate(_as_list(data.get("seeds", [0]))))
+    taus, reuse_model = _reuse(data.get("reuse"), models)
+    evals = data.get("evals") or {}
+    if not isinstance(evals, dict) or not all(isinstance(v, str) for v in evals.values()):
+        raise InputError("evals: a mapping of name: data source")
+    spec = StudySpec(
+        name=str(data.get("name", default_name)),
+        models=tuple(models),
+        grpo=grpo,
+        steps=steps,
+        seeds=seeds or (0,),
+        taus=taus,
+        reuse_model=reuse_model,
+        train=_optional_str(data.get("train"), "train"),
+        holdout=_optional_str(data.get("holdout"), "holdout"),
+        evals={str(k): v for k, v in evals.items()},
+        engine=_choice(data.get("engine", "native"), "engine", ENGINES),
+        executor=_choice(data.get("executor", "local"), "executor", EXECUTORS),
+    )
+    if len({r.key for r in spec.runs()}) != len(spec.runs()):
+        raise InputError("seeds and reuse.taus give the same run twice; list each value once")
+    return spec
+
+
+def _grpo(section: Any, preset: str) -> GRPOConfig:
+    if not isinstance(section, dict):
+        raise InputError("grpo: a mapping of GRPO settings")
+    for key in ("steps", "seed", "tau"):
+        if key in section:
+            raise InputError(f"grpo.{key}: set it with budget.steps, seeds or reuse.taus")
+    try:
+        return load_config(None, preset, **section)
+    except InputError as exc:
+        raise InputError(f"grpo: {exc}") from None
+
+
+def _reuse(section: Any, models: list[str]) -> tuple[tuple[int, ...], str | None]:
+    if section is None:
+        return (1,), None
+    if not isinstance(section, dict) or set(section) - {"taus", "model"}:
+        raise InputError("reuse: give `reuse: {taus: [1, 5, 25], model: NAME}`")
+    taus = tuple(
+        _positive_int(t, f"reuse.taus[{i}]") for i, t in enumerate(_as_list(section.get("taus")))
+    )
+    model = section.get("model", models[-1])
+    if model not in models:
+        raise InputError(f"reuse.model: {model!r} is not one of the study's models")
+    return taus or (1,), str(model)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    items = _as_list(value) if value is not None else []
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item:
+            raise InputError(f"{where}[{i}]: expected a name or path, got {item!r}")
+    return items
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{where}: expected an integer, got {value!r}")
+    return value
+
+
+def _positive_int(value: Any, where: str) -> int:
+    number = _int(value, where)
+    if number < 1:
+        raise InputError(f"{where}: must be >= 1, got {number}")
+    return number
+
+
+def _optional_str(value: Any, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{where}: expected a data source (path or synth:…), got {value!r}")
+    return value
+
+
+def _choice(value: Any, where: str, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise InputError(f"{where}: {value!r} is not one of {', '.join(options)}")
+    return str(value)

@@ -1,0 +1,74 @@
+"""StudySpec: validation naming the field path, run expansion, stable keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlscale.errors import InputError
+from rlscale.study import load_study, parse_study
+
+BASE = {
+    "name": "mini",
+    "models": ["micro-xs", "micro-s"],
+    "budget": {"steps": 20},
+    "grpo": {"lr": 3e-5, "prompts_per_step": 16},
+    "seeds": [0, 1],
+    "reuse": {"taus": [1, 5, 25], "model": "micro-s"},
+}
+
+
+def test_runs_cover_models_seeds_and_reuse_on_one_size() -> None:
+    spec = parse_study(BASE)
+    runs = spec.runs()
+    plain = [(r.model, r.seed, r.tau) for r in runs if r.tau == 1]
+    assert sorted(plain) == sorted((m, s, 1) for m in BASE["models"] for s in (0, 1))
+    assert sorted((r.model, r.seed, r.tau) for r in runs if r.tau > 1) == [
+        ("micro-s", 0, 5), ("micro-s", 0, 25), ("micro-s", 1, 5), ("micro-s", 1, 25),
+    ]  # fmt: skip
+    assert all(r.grpo.steps == 20 and r.grpo.lr == 3e-5 for r in runs)
+    assert {r.grpo.seed for r in runs} == {0, 1} and len({r.key for r in runs}) == len(runs)
+
+
+def test_keys_change_with_the_result_and_nothing_else() -> None:
+    a = {r.name: r.key for r in parse_study(BASE).runs()}
+    reordered = dict(reversed(list(BASE.items()))) | {"executor": "ray", "name": "other"}
+    assert {r.name: r.key for r in parse_study(reordered).runs()} == a
+    more_steps = parse_study(BASE | {"budget": {"steps": 21}}).runs()
+    assert not {r.key for r in more_steps} & set(a.values())
+    lr = parse_study(BASE | {"grpo": {"lr": 1e-5, "prompts_per_step": 16}}).runs()
+    assert not {r.key for r in lr} & set(a.values())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"models": []}, "models: list at least one"),
+        ({"models": ["micro-s", 3]}, "models[1]: expected a name or path"),
+        ({"budget": {"flops": 1e12}}, "budget: give `budget: {steps: N}`"),
+        ({"budget": {"steps": 0}}, "budget.steps: must be >= 1"),
+        ({"grpo": {"lr": "fast"}}, "grpo: lr: cannot use 'fast'"),
+        ({"grpo": {"seed": 3}}, "grpo.seed: set it with budget.steps, seeds or reuse.taus"),
+        ({"seeds": [0, "one"]}, "seeds[1]: expected an integer"),
+        ({"reuse": {"taus": [1, 0]}}, "reuse.taus[1]: must be >= 1"),
+        ({"reuse": {"taus": [5], "model": "micro-l"}}, "reuse.model: 'micro-l' is not one of"),
+        ({"executor": "slurm"}, "executor: 'slurm' is not one of local, ray"),
+        ({"seeds": [0, 0]}, "the same run twice"),
+        ({"modles": ["x"]}, "unknown field(s) modles"),
+    ],
+)
+def test_errors_name_the_field(change: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_study(BASE | change)
+    assert message in str(info.value)
+
+
+def test_load_study_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("models: [micro-xs]\nbudget: {steps: 5}\ngrpo: {group_size: 0}\n")
+    with pytest.raises(InputError, match=r"study.yaml: grpo: group_size must be an integer >= 1"):
+        load_study(path)
+    path.write_text("models: [micro-xs]\nbudget: {steps: 5}\n")
+    spec = load_study(path)
+    assert spec.name == "study" and [r.model for r in spec.runs()] == ["micro-xs"]
