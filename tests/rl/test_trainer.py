@@ -27,7 +27,7 @@ from rlscale.rl.config import GRPOConfig
 from rlscale.rl.rollout import Completion, sequence_logprobs
 from rlscale.rl.trainer import GRPOTrainer, RunData, micro_batches, training_sequence
 from rlscale.store import read_records
-from tests.rl.conftest import WarmModel
+from tests.conftest import WarmModel
 
 TIMING = {"wall_s", "sample_s", "verify_s", "update_s", "eval_s"}
 SMALL = GRPOConfig(
