@@ -312,23 +312,24 @@ class GRPOTrainer:
             rows = [g * G + j for g in chunk for j in range(G)]
             minis.append((rows, [completions[r] for r in rows]))
             stats["tokens_scored"] += _tokens(minis[-1][1]) if self.reference is not None else 0
-        references: dict[tuple[int, ...], torch.Tensor | None] = {}
+        fixed: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
         sums = [0.0, 0.0, 0.0, 0.0]
         self.model.train()
         for _ in range(cfg.updates_per_batch):
             for rows, mini in minis:
-                figures = self._optimizer_step(mini, advantages[rows], references, tuple(rows))
+                figures = self._optimizer_step(mini, advantages[rows], fixed, tuple(rows))
                 sums = [a + b for a, b in zip(sums, figures, strict=True)]
                 stats["tokens_trained"] += _tokens(mini)
         count = cfg.updates_per_batch * len(minis)
-        names = ("loss_pg", "kl", "grad_norm", "entropy")
-        return stats | {k: v / count for k, v in zip(names, sums, strict=True)}
+        names = ("loss_pg", "kl", "grad_norm")
+        means = {k: v / count for k, v in zip(names, sums[:3], strict=True)}
+        return stats | means | {"entropy": sums[3] / len(minis)}  # measured on the first pass
 
     def _optimizer_step(
         self,
         mini: list[Completion],
         adv: torch.Tensor,
-        references: dict[tuple[int, ...], torch.Tensor | None],
+        fixed: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor | None]],
         key: tuple[int, ...],
     ) -> tuple[float, float, float, float]:
         """One optimizer step on a mini-batch, its gradient accumulated over length-sorted
@@ -347,18 +348,21 @@ class GRPOTrainer:
         for part in micro_batches(lengths, cfg.micro_batch_tokens):
             batch = [mini[i] for i in part]
             share = sum(weights[i] for i in part) / total
-            ref_key = (*key, *part)
-            if ref_key not in references:
-                references[ref_key] = self._reference_logprobs(batch)
+            fixed_key = (*key, *part)
+            first_pass = fixed_key not in fixed
             logp, mask, entropy = sequence_logprobs_entropy(
-                self.model, batch, cfg.temperature, self.pad_id
+                self.model, batch, cfg.temperature, self.pad_id, entropy=first_pass
             )
-            assert entropy is not None
-            ent_sum += float((entropy * mask).sum() / mask.sum().clamp(min=1.0)) * share
+            if first_pass:  # π_old and π_ref do not change between passes: build them once
+                old = scatter_logprobs(batch, logp)
+                fixed[fixed_key] = (old, self._reference_logprobs(batch))
+            if entropy is not None:  # the sampling policy's entropy, from the first pass
+                ent_sum += float((entropy * mask).sum() / mask.sum().clamp(min=1.0)) * share
+            old, ref = fixed[fixed_key]
             loss, pg, kl = grpo_loss(
                 logp,
-                scatter_logprobs(batch, logp),
-                references[ref_key],
+                old,
+                ref,
                 adv[part].to(logp.device),
                 mask,
                 clip_low=cfg.clip_low,
