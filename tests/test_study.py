@@ -46,10 +46,13 @@ def test_keys_change_with_the_result_and_nothing_else() -> None:
     [
         ({"models": []}, "models: list at least one"),
         ({"models": ["micro-s", 3]}, "models[1]: expected a name or path"),
-        ({"budget": {"flops": 1e12}}, "budget: give `budget: {steps: N}`"),
+        ({"budget": {"flops": 1e12}}, "budget: give `{steps: N}`"),
+        ({"budget": {"compute": 1e12}}, "budget.steps: with a compute budget"),
+        ({"budget": {"compute": "lots", "steps": 9}}, "budget.compute: expected FLOPs"),
+        ({"device": "tpu"}, "device: 'tpu' is not one of cpu, cuda"),
         ({"budget": {"steps": 0}}, "budget.steps: must be >= 1"),
         ({"grpo": {"lr": "fast"}}, "grpo: lr: cannot use 'fast'"),
-        ({"grpo": {"seed": 3}}, "grpo.seed: set it with budget.steps, seeds or reuse.taus"),
+        ({"grpo": {"seed": 3}}, "grpo.seed: set it with budget, seeds or reuse.taus"),
         ({"seeds": [0, "one"]}, "seeds[1]: expected an integer"),
         ({"reuse": {"taus": [1, 0]}}, "reuse.taus[1]: must be >= 1"),
         ({"reuse": {"taus": [5], "model": "micro-l"}}, "reuse.model: 'micro-l' is not one of"),
@@ -62,6 +65,13 @@ def test_errors_name_the_field(change: dict[str, object], message: str) -> None:
     with pytest.raises(InputError) as info:
         parse_study(BASE | change)
     assert message in str(info.value)
+
+
+def test_compute_budget_reaches_every_run_and_its_key() -> None:
+    runs = parse_study(BASE | {"budget": {"compute": "2e12", "steps": 50}}).runs()
+    assert all(r.grpo.max_flops == 2e12 and r.grpo.steps == 50 for r in runs)
+    plain = {r.key for r in parse_study(BASE | {"budget": {"steps": 50}}).runs()}
+    assert not plain & {r.key for r in runs}
 
 
 def test_load_study_names_the_file(tmp_path: Path) -> None:

@@ -4,13 +4,20 @@ and does not stop the others."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from rlscale.errors import InputError
 from rlscale.store import read_records
 from rlscale.study import parse_study
-from rlscale.sweep import run_dir, run_local, run_state, status_rows
+from rlscale.sweep import execute, run_dir, run_local, run_state, status_rows
 from tests.conftest import WarmModel
 
 GRPO = {
@@ -59,3 +66,68 @@ def test_local_study_runs_skips_done_and_records_failures(
     assert rows[good[0].name]["step"] == 2 and rows[good[0].name]["L"] is not None
     assert rows[bad.name]["state"] == "failed" and rows[bad.name]["exit_code"] == 2
     assert run_state(tmp_path / "nothing") == "pending"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def ray_head() -> Iterator[str]:
+    """A real Ray head on 127.0.0.1 (2 CPUs), stopped after the test."""
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a limit
+    port = free_port()
+    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
+    start = [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
+    start += ["--num-cpus=2", "--num-gpus=0", "--include-dashboard=false"]
+    start += [f"--temp-dir={temp}", "--disable-usage-stats"]
+    subprocess.run(start, check=True, env=env, capture_output=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_a_mini_study_on_a_local_head(
+    warm_model: WarmModel, tmp_path: Path, ray_head: str
+) -> None:
+    study = {
+        "name": "mini-ray",
+        "models": [str(warm_model.path)],
+        "train": str(warm_model.train),
+        "holdout": str(warm_model.holdout),
+        "budget": {"steps": 2},
+        "grpo": GRPO,
+        "reuse": {"taus": [1, 2], "model": str(warm_model.path)},
+        "executor": "ray",
+    }
+    spec = parse_study(study)
+    assert len(spec.runs()) == 2
+    changes: list[tuple[str, str]] = []
+    outcomes = execute(
+        spec,
+        tmp_path / "out",
+        "ray",
+        address=ray_head,
+        on_change=lambda r, s: changes.append((r, s)),
+    )
+    assert [o.state for o in outcomes] == ["done", "done"], [o.error for o in outcomes]
+    for run in spec.runs():
+        records = read_records(run_dir(tmp_path / "out", run) / "steps.jsonl")
+        assert [r["step"] for r in records] == [0, 1, 2] and records[-1]["tau"] == run.tau
+    assert {s for _, s in changes} == {"partial", "done"}
+    again = execute(spec, tmp_path / "out", "ray", address=ray_head)  # nothing left to run
+    assert [o.seconds for o in again] == [0.0, 0.0]
+
+
+def test_ray_executor_without_an_address_starts_nothing(tmp_path: Path) -> None:
+    spec = parse_study({"models": ["micro-xs"], "budget": {"steps": 1}})
+    with pytest.raises(InputError, match="needs --address"):
+        execute(spec, tmp_path, "ray", address=None)

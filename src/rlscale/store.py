@@ -7,11 +7,12 @@ crash the file holds complete records plus at most one torn last line, which rea
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -95,3 +96,33 @@ def truncate_records(path: Path, last_step: int) -> list[dict[str, Any]]:
     if path.exists() and (kept != records or not clean):
         rewrite_records(path, kept)
     return kept
+
+
+def load_study_records(root: Path, runs: Iterable[str] | None = None) -> Any:
+    """Every StepRecord of a study folder's runs (`root/runs/<run>/steps.jsonl`) as one
+    DataFrame (pandas), in run then step order; `runs` limits it to those run folders."""
+    import pandas as pd
+
+    folders = (
+        sorted((root / "runs").glob("*/")) if runs is None else [root / "runs" / r for r in runs]
+    )
+    frames = [pd.DataFrame(rows) for f in folders if (rows := read_records(f / STEPS_FILE))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path, what: str = "run") -> Iterator[None]:
+    """Hold `folder/.lock` for the duration: a second process on the same folder is refused
+    (the kernel drops the lock when the holder dies, so a crash never leaves it stuck)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"{folder}: another process is using this {what}; wait for it or stop it"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -20,7 +20,8 @@ from rlscale.rl.config import GRPOConfig, load_config
 ENGINES = ("native",)
 EXECUTORS = ("local", "ray")
 KNOWN = {"name", "models", "train", "holdout", "evals", "grpo", "preset", "budget", "reuse"}
-KNOWN |= {"seeds", "engine", "executor"}
+KNOWN |= {"seeds", "engine", "executor", "device", "threads"}
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class StudySpec:
     models: tuple[str, ...]
     grpo: GRPOConfig
     steps: int
+    compute: float = 0.0  # per-run budget in the paper's C (FLOPs); 0: train `steps` steps
     seeds: tuple[int, ...] = (0,)
     taus: tuple[int, ...] = (1,)
     reuse_model: str | None = None
@@ -68,6 +70,8 @@ class StudySpec:
     evals: dict[str, str] = field(default_factory=dict)
     engine: str = "native"
     executor: str = "local"
+    device: str = "cpu"
+    threads: int = 1  # torch threads per run: the local executor runs cores // threads at once
 
     def runs(self) -> list[RunSpec]:
         """Every model × seed at τ = 1, plus the reuse model at each other τ, per seed."""
@@ -80,7 +84,7 @@ class StudySpec:
         return out
 
     def _run(self, model: str, seed: int, tau: int) -> RunSpec:
-        grpo = self.grpo.replace(seed=seed, tau=tau, steps=self.steps)
+        grpo = self.grpo.replace(seed=seed, tau=tau, steps=self.steps, max_flops=self.compute)
         return RunSpec(
             self.name,
             model,
@@ -97,8 +101,54 @@ class StudySpec:
         return asdict(self)
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Read and validate a study file; every error names the file and the field path."""
+# Built-in studies on the micro ladder, as the mappings a study file would hold. `micro`: the
+# paper's study in miniature — four sizes (C- and D-fits), the data-reuse grid on micro-m —
+# sized so both cores stay busy (one one-thread run per core) for about 20 minutes; `micro-quick`:
+# the same shape at the two smallest sizes and a few steps, for CI.
+PRESETS: dict[str, dict[str, Any]] = {
+    "micro": {
+        "name": "micro",
+        "models": ["micro-xs", "micro-s", "micro-m", "micro-l"],
+        "budget": {"steps": 40},
+        "grpo": {
+            "eval_every": 5,
+            "eval_problems": 256,
+            "eval_samples": 2,
+            "eval_greedy": False,
+            "checkpoint_every": 5,
+        },
+        "reuse": {"taus": [1, 5, 25], "model": "micro-m"},
+        "seeds": [0],
+    },
+    "micro-quick": {
+        "name": "micro-quick",
+        "models": ["micro-xs", "micro-s"],
+        "budget": {"steps": 4},
+        "grpo": {
+            "prompts_per_step": 8,
+            "group_size": 4,
+            "eval_every": 1,
+            "eval_problems": 32,
+            "eval_samples": 2,
+            "eval_greedy": False,
+            "checkpoint_every": 1,
+        },
+        "reuse": {"taus": [1, 2], "model": "micro-s"},
+        "seeds": [0],
+    },
+}
+
+
+def preset_study(name: str) -> dict[str, Any]:
+    """A built-in study's mapping (a copy: parse it with `parse_study`)."""
+    if name not in PRESETS:
+        raise InputError(f"unknown study preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    copy: dict[str, Any] = json.loads(json.dumps(PRESETS[name]))
+    return copy
+
+
+def read_study_file(path: str | Path) -> dict[str, Any]:
+    """A study file's mapping (YAML or JSON), validated; its `name` defaults to the file's stem."""
     import yaml
 
     path = Path(path)
@@ -109,9 +159,16 @@ def load_study(path: str | Path) -> StudySpec:
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML: {exc}") from None
     try:
-        return parse_study(data, default_name=path.stem)
+        parse_study(data)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+    mapping: dict[str, Any] = {"name": path.stem} | data
+    return mapping
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file; every error names the file and the field path."""
+    return parse_study(read_study_file(path))
 
 
 def parse_study(data: Any, default_name: str = "study") -> StudySpec:
@@ -125,10 +182,7 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
     models = _string_list(data.get("models"), "models")
     if not models:
         raise InputError("models: list at least one ladder name or model directory")
-    budget = data.get("budget")
-    if not isinstance(budget, dict) or set(budget) != {"steps"}:
-        raise InputError("budget: give `budget: {steps: N}` (the steps every run trains)")
-    steps = _positive_int(budget["steps"], "budget.steps")
+    steps, compute = _budget(data.get("budget"))
     grpo = _grpo(data.get("grpo") or {}, str(data.get("preset", "micro")))
     seeds = tuple(_int(s, f"seeds[{i}]") for i, s in enumerate(_as_list(data.get("seeds", [0]))))
     taus, reuse_model = _reuse(data.get("reuse"), models)
@@ -140,6 +194,7 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         models=tuple(models),
         grpo=grpo,
         steps=steps,
+        compute=compute,
         seeds=seeds or (0,),
         taus=taus,
         reuse_model=reuse_model,
@@ -148,18 +203,43 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         evals={str(k): v for k, v in evals.items()},
         engine=_choice(data.get("engine", "native"), "engine", ENGINES),
         executor=_choice(data.get("executor", "local"), "executor", EXECUTORS),
+        device=_choice(data.get("device", "cpu"), "device", DEVICES),
+        threads=_positive_int(data.get("threads", 1), "threads"),
     )
     if len({r.key for r in spec.runs()}) != len(spec.runs()):
         raise InputError("seeds and reuse.taus give the same run twice; list each value once")
     return spec
 
 
+def _budget(section: Any) -> tuple[int, float]:
+    """(steps, compute): `{steps: N}`, or `{compute: C, steps: cap}` for a FLOPs budget."""
+    usage = "budget: give `{steps: N}` or `{compute: 1e13, steps: MAX}` (C in FLOPs, 6·N·tokens)"
+    if not isinstance(section, dict) or not section or set(section) - {"steps", "compute"}:
+        raise InputError(usage)
+    if "steps" not in section:
+        raise InputError(
+            "budget.steps: with a compute budget, give the most steps a run may take "
+            "(it sizes the data order)"
+        )
+    steps = _positive_int(section["steps"], "budget.steps")
+    compute = section.get("compute", 0.0)
+    bad = InputError(f"budget.compute: expected FLOPs >= 0 such as 1e13, got {compute!r}")
+    if isinstance(compute, str):  # YAML reads 1e13 without a dot as a string
+        try:
+            compute = float(compute)
+        except ValueError:
+            raise bad from None
+    if isinstance(compute, bool) or not isinstance(compute, int | float) or not compute >= 0:
+        raise bad
+    return steps, float(compute)
+
+
 def _grpo(section: Any, preset: str) -> GRPOConfig:
     if not isinstance(section, dict):
         raise InputError("grpo: a mapping of GRPO settings")
-    for key in ("steps", "seed", "tau"):
+    for key in ("steps", "seed", "tau", "max_flops"):
         if key in section:
-            raise InputError(f"grpo.{key}: set it with budget.steps, seeds or reuse.taus")
+            raise InputError(f"grpo.{key}: set it with budget, seeds or reuse.taus")
     try:
         return load_config(None, preset, **section)
     except InputError as exc:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -223,3 +224,20 @@ def test_bootstrap_resamples_runs_within_size_when_there_are_seeds() -> None:
     assert fit.bootstrap_ is not None and fit.bootstrap_["unit"] == "run within size"
     lo, hi = fit.ci95_["Kmax"]
     assert lo < fit.params_["Kmax"] < hi
+
+
+def test_unidentified_scale_parameter_gets_an_unbounded_interval_not_an_overflow() -> None:
+    """Two sizes, one of them flat (measured on the micro-quick study): N0 runs to its bound and
+    its Jacobian interval is wider than floats hold; the fit still reports, saying why."""
+    df = pd.DataFrame(
+        {
+            "N": [33120.0] * 4 + [197632.0] * 4,
+            "C": [2.34e8, 5.53e8, 9.44e8, 1.41e9, 1.41e9, 3.29e9, 5.66e9, 8.49e9],
+            "L": [0.984375] * 4 + [0.921875, 0.84375, 0.90625, 0.90625],
+        }
+    )
+    fit = LawFit(law="paper", x="C").fit(df)
+    assert "not identified" in fit.message_
+    lo, hi = fit.ci95_["N0"]
+    assert 0 <= lo < fit.params_["N0"] and hi == math.inf
+    assert json.loads(json.dumps(fit.summary()))["ci95"]["N0"][1] is None

@@ -10,6 +10,7 @@ from rlscale.fit.solver import Objective, Problem
 
 SIZES = np.array([1e8, 1e9, 1e10])
 STEPS = np.arange(1, 21, dtype=float)
+X_MAX = STEPS[-1] * 1e15 * SIZES / 1e9  # the largest X of each size on the grid
 
 
 def grid_curves() -> Curves:
@@ -22,6 +23,10 @@ TRUE = {
     "paper": {"Kmax": 0.12, "N0": 3e9, "E@0": 0.1, "E@1": 0.4, "E@2": 0.9},
     "paper_e_sat": {"Kmax": 0.12, "N0": 3e9, "Emax": 1.2, "N1": 2e9},
     "loglinear": {"k@0": 0.01, "E@0": 0.1, "k@1": 0.03, "E@1": 0.4, "k@2": 0.06, "E@2": 0.9},
+    "expdecay": {
+        **{size_param("b", i): 0.3 / X_MAX[i] for i in range(3)},
+        **{size_param("E", i): -0.1 * i for i in range(3)},
+    },
     "powerlaw_floor": {"E": 0.15, "A": 2e7, "B": 1e14, "alpha": 0.4, "beta": 0.3},
     "sigmoid": {
         **{size_param("R0", i): 0.1 * (i + 1) for i in range(3)},
@@ -33,7 +38,14 @@ TRUE = {
 
 
 def test_registry_names_and_unknown_law() -> None:
-    assert set(LAWS) == {"paper", "loglinear", "paper_e_sat", "powerlaw_floor", "sigmoid"}
+    assert set(LAWS) == {
+        "paper",
+        "loglinear",
+        "expdecay",
+        "paper_e_sat",
+        "powerlaw_floor",
+        "sigmoid",
+    }
     with pytest.raises(ValueError, match="unknown law 'chinchilla'"):
         get_law("chinchilla")
 
@@ -50,6 +62,13 @@ def test_paper_law_is_the_published_formula() -> None:
     k = 0.13304 / (1 + 13.78e9 / 7e9)
     log10_L = -k * 19 + 0.704
     assert get_law("paper").ln_L(p, c)[0] == pytest.approx(log10_L * LN10)
+
+
+def test_expdecay_is_exponential_in_x() -> None:
+    c = Curves.from_arrays(np.array([1e9, 1e9]), np.array([0.0, 2e12]))
+    p = {"b@0": 1e-13, "E@0": -0.2}
+    L = np.exp(get_law("expdecay").ln_L(p, c))
+    np.testing.assert_allclose(L, [10**-0.2, 10 ** (-0.2 - 0.2)], rtol=1e-12)
 
 
 def test_powerlaw_floor_log_sum_exp_equals_direct_sum() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from rlscale.cli import app
 from rlscale.data import generate
 from rlscale.errors import InputError
-from rlscale.models import LADDER, count_params, load_model, model_info
+from rlscale.models import LADDER, build, count_params, load_model, model_info
 from rlscale.models.build import BuildConfig, build_dir, build_rung, built_path, corrupt
 from rlscale.models.ladder import RUNGS
 from rlscale.models.tokenizer import char_tokenizer
@@ -24,7 +25,14 @@ from tests.models.test_flops import N_TOTAL as QWEN_N_TOTAL
 from tests.models.test_flops import N as QWEN_N
 
 TINY = BuildConfig(
-    clean_steps=6, noisy_steps=2, batch=8, eval_problems=16, eval_samples=4, max_new_tokens=40
+    clean_steps=6,
+    noisy_steps=2,
+    extra_clean_steps=2,
+    extra_noisy_steps=1,
+    batch=8,
+    eval_problems=16,
+    eval_samples=4,
+    max_new_tokens=40,
 )
 
 
@@ -168,10 +176,31 @@ def test_build_micro_cli_runs_workers_and_reports(cache: Path) -> None:
     assert "micro-xs" in result.output and "pass@8 err" in result.output
 
 
-def test_unknown_rung_and_unbuilt_name_are_clear_errors(cache: Path) -> None:
+def test_unknown_rung_and_unbuilt_name_are_clear_errors(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = CliRunner().invoke(app, ["models", "build-micro", "--sizes", "micro-xxl"])
     assert result.exit_code == 2 and "unknown rung(s) micro-xxl" in result.output
+    monkeypatch.setattr(build, "SHIPPED", cache / "nothing-shipped")
     with pytest.raises(InputError, match="not built yet"):
         load_model("micro-l")
     result = CliRunner().invoke(app, ["models", "list", "--json", "-"])
     assert [r["built"] for r in json.loads(result.output)] == [False] * len(LADDER)
+
+
+def test_shipped_weights_are_the_default_build_of_every_rung(cache: Path) -> None:
+    """With an empty cache each rung loads from the package, and only while the shipped build
+    is the one today's default settings would make (same key)."""
+    result = CliRunner().invoke(app, ["models", "list", "--json", "-"])
+    rows = json.loads(result.output)
+    assert all(r["built"] and Path(r["path"]).parent == build.SHIPPED for r in rows)
+    for rung in LADDER:
+        shipped = json.loads((build.SHIPPED / rung.name / "build.json").read_text())
+        assert shipped["key"] == build.build_key(rung, BuildConfig())
+        assert shipped["config"] == asdict(BuildConfig())
+    model, _ = load_model("micro-m")
+    assert (
+        count_params(model)[0]
+        == json.loads((build.SHIPPED / "micro-m" / "build.json").read_text())["N"]
+    )
+    assert build.shipped_path(RUNGS["micro-m"], TINY) is None  # other settings: not shipped

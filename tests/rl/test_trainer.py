@@ -85,6 +85,23 @@ def test_compute_columns_are_exact_sums_of_the_logged_tokens(
     assert summary["flops_paper"] == records[-1]["flops_paper_cum"]
 
 
+def test_compute_budget_stops_at_the_step_that_reaches_it(
+    warm_model: WarmModel, tmp_path: Path
+) -> None:
+    first = small_run(warm_model, tmp_path / "probe", SMALL.replace(steps=1))
+    per_step = first[-1]["flops_paper_cum"]
+    cfg = SMALL.replace(max_flops=2.5 * per_step, eval_every=5)
+    records = small_run(warm_model, tmp_path / "run", cfg)
+    spent = [r["flops_paper_cum"] for r in records[1:]]
+    assert spent[-1] >= cfg.max_flops > spent[-2]  # stopped at the step that crossed it
+    assert len(records) - 1 < cfg.steps
+    assert records[-1].get("eval_L") is not None  # the last step is evaluated
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == records[-1]["step"]
+    again = small_run(warm_model, tmp_path / "run", cfg)  # finished: nothing retrained
+    assert [r["step"] for r in again] == [r["step"] for r in records]
+
+
 def test_one_update_moves_probability_from_the_wrong_to_the_right_completion(
     warm_model: WarmModel, tmp_path: Path
 ) -> None:

@@ -38,7 +38,7 @@ def _root(
 
 
 def _register() -> None:
-    from rlscale.cli import data, fit, models, plan, predict, simulate, train, verify
+    from rlscale.cli import data, fit, models, plan, predict, simulate, study, train, verify
 
     app.command("fit")(fit.fit_command)
     app.command("predict")(predict.predict_command)
@@ -49,6 +49,7 @@ def _register() -> None:
     app.command("eval")(train.eval_command)
     app.add_typer(data.data_app, name="data")
     app.add_typer(models.models_app, name="models")
+    app.add_typer(study.study_app, name="study")
 
 
 _register()

@@ -181,7 +181,10 @@ class LawFit:
             v = self.params_[name]
             if self.cov_log_[j]:
                 self.stderr_[name] = v * se[j]
-                self.ci95_[name] = [v * math.exp(-Z95 * se[j]), v * math.exp(Z95 * se[j])]
+                # An unidentified scale parameter can have se in the hundreds: an unbounded
+                # interval (inf), not an overflow.
+                width = float(np.exp(np.minimum(Z95 * se[j], 700.0)))
+                self.ci95_[name] = [v / width, v * width]
             else:
                 self.stderr_[name] = se[j]
                 self.ci95_[name] = [v - Z95 * se[j], v + Z95 * se[j]]

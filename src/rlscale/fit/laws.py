@@ -320,6 +320,52 @@ class LoglinearLaw(_AmplitudeLaw):
         return [{n: p[size_param(n, i)] for n in ("k", "E")} for i in range(c.G)]
 
 
+class ExpDecayLaw(_AmplitudeLaw):
+    """The rival the micro-ladder prototypes preferred: loss decaying exponentially in X.
+
+    Compared with `loglinear` it has the same two parameters per size, linear in X instead of
+    log X, so per-size R² of the two says which shape the curves have.
+    """
+
+    name = "expdecay"
+    summary = "log L = −b·X + E with b and E free per size (log10; exponential decay in X)"
+    size_names = ("b", "E")
+    report_names = ("b", "E")
+    separable = True
+
+    def specs(self, c: Curves) -> tuple[ParamSpec, ...]:
+        out: list[ParamSpec] = []
+        for i in range(c.G):
+            # b·max(X) is the decades of L lost over the data: bounded to a sane range.
+            scale = 1.0 / float(c.X[c.g == i].max())
+            out += [ParamSpec(size_param("b", i), scale, -10.0 * scale, 50.0 * scale)]
+            out += [ParamSpec(size_param("E", i), 0.0, -100.0, 100.0)]
+        return tuple(out)
+
+    def searched(self, space: Space, c: Curves) -> tuple[str, ...]:
+        return () if space == "log" else tuple(size_param("b", i) for i in range(c.G))
+
+    def design(self, space: Space, c: Curves, theta: Mapping[str, float]) -> Design:
+        onehot = c.onehot()
+        if space == "log":
+            phi = np.column_stack([-LN10 * onehot * c.X[:, None], LN10 * onehot])
+            names = [size_param("b", i) for i in range(c.G)]
+            names += [size_param("E", i) for i in range(c.G)]
+            return Design(np.zeros(c.n), phi, tuple(names))
+        b = np.array([theta[size_param("b", i)] for i in range(c.G)])
+        a_names = tuple(size_param("a", i) for i in range(c.G))
+        phi = onehot * np.exp(-LN10 * b[c.g] * c.X)[:, None]
+        return Design(np.zeros(c.n), phi, a_names, block=c.g)
+
+    def ln_L(self, p: Mapping[str, float], c: Curves) -> np.ndarray:
+        b = np.array([p[size_param("b", i)] for i in range(c.G)])
+        E = np.array([p[size_param("E", i)] for i in range(c.G)])
+        return np.asarray(LN10 * (E[c.g] - b[c.g] * c.X))
+
+    def per_size(self, p: Mapping[str, float], c: Curves) -> list[dict[str, float]]:
+        return [{n: p[size_param(n, i)] for n in ("b", "E")} for i in range(c.G)]
+
+
 class PowerlawFloorLaw(Law):
     name = "powerlaw_floor"
     summary = "L = E + (A/N)^alpha + (B/X)^beta, fitted in log-sum-exp form (Chinchilla form)"
@@ -427,7 +473,14 @@ class SigmoidLaw(Law):
 
 LAWS: dict[str, Law] = {
     law.name: law
-    for law in (PaperLaw(), LoglinearLaw(), PaperESatLaw(), PowerlawFloorLaw(), SigmoidLaw())
+    for law in (
+        PaperLaw(),
+        LoglinearLaw(),
+        ExpDecayLaw(),
+        PaperESatLaw(),
+        PowerlawFloorLaw(),
+        SigmoidLaw(),
+    )
 }
 
 

@@ -1,10 +1,13 @@
 """Warm-start base models for the micro ladder (SFT), cached by content hash.
 
-Two phases, the same for every rung so the ladder behaves like a model family that saw the same
-pretraining data: (a) clean worked solutions for a shared number of steps (a token budget, not a
-per-rung competence gate, which would erase the size effect); (b) a short phase where a fraction q
-of the solutions carry one plausible wrong step (a result off by one, continued consistently), so
-models sample wrong steps they could avoid — pass@1 low, pass@8 high: something for RL to amplify.
+Two rounds of two phases, the same for every rung so the ladder behaves like a model family that
+saw the same pretraining data: (a) clean worked solutions for a shared number of steps (a token
+budget, not a per-rung competence gate, which would erase the size effect); (b) a short phase where
+a fraction q of the solutions carry one plausible wrong step (a result off by one, continued
+consistently), so models sample wrong steps they could avoid — pass@1 low, pass@8 high: something
+for RL to amplify. The second round (c, d) repeats (a, b) on fresh problems at a lower learning
+rate: after round one alone GRPO barely moved the rungs (micro-l 0.82 → 0.78 error in 100 steps),
+after both it moved micro-l 0.36 → 0.22 in 60.
 
 A build is written to a temporary directory and renamed into place only when complete, so a
 half-written cache entry is never used; the same rung and configuration are reused, not retrained.
@@ -29,7 +32,7 @@ from rlscale.data import Problem, generate
 from rlscale.errors import InputError
 from rlscale.models.ladder import Rung, cache_root
 
-BUILD_VERSION = "6"
+BUILD_VERSION = "7"
 Progress = Callable[[str, int, int, float], None]  # phase, step, steps, loss
 
 
@@ -46,6 +49,14 @@ class BuildConfig:
     wrong_fraction: float = 0.4
     warmup_steps: int = 20
     seed: int = 0
+    # Round two: its own problems (seed) and its own draw of which solutions are corrupted.
+    extra_clean_steps: int = 600
+    extra_noisy_steps: int = 60
+    extra_lr: float = 1e-3
+    extra_noisy_lr: float = 3e-4
+    extra_warmup_steps: int = 10
+    extra_seed: int = 77
+    extra_noise_seed: int = 5
     eval_problems: int = 512
     eval_samples: int = 8
     max_new_tokens: int = 80
@@ -53,9 +64,11 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if min(self.clean_steps, self.batch, self.eval_problems, self.eval_samples) < 1:
             raise InputError("clean_steps, batch, eval_problems and eval_samples must be >= 1")
-        if self.noisy_steps < 0 or not 0 <= self.wrong_fraction <= 1:
-            raise InputError("noisy_steps must be >= 0 and wrong_fraction in [0, 1]")
-        if self.lr <= 0 or self.noisy_lr <= 0:
+        if min(self.noisy_steps, self.extra_clean_steps, self.extra_noisy_steps) < 0:
+            raise InputError("noisy_steps and the extra_…_steps must be >= 0")
+        if not 0 <= self.wrong_fraction <= 1:
+            raise InputError("wrong_fraction must be in [0, 1]")
+        if min(self.lr, self.noisy_lr, self.extra_lr, self.extra_noisy_lr) <= 0:
             raise InputError("learning rates must be positive")
 
 
@@ -70,10 +83,25 @@ def build_dir(rung: Rung, cfg: BuildConfig) -> Path:
     return cache_root() / "models" / f"{rung.name}-{build_key(rung, cfg)}"
 
 
+SHIPPED = Path(__file__).parent / "weights"  # the default builds, shipped with the package
+
+
 def built_path(rung: Rung, cfg: BuildConfig | None = None) -> Path | None:
-    """The finished build of `rung` (default configuration), or None."""
-    path = build_dir(rung, cfg or BuildConfig())
-    return path if (path / "build.json").exists() else None
+    """The finished build of `rung` (default configuration): the local cache's, else the copy
+    shipped with the package when it was built with the same settings; or None."""
+    cfg = cfg or BuildConfig()
+    path = build_dir(rung, cfg)
+    if (path / "build.json").exists():
+        return path
+    return shipped_path(rung, cfg)
+
+
+def shipped_path(rung: Rung, cfg: BuildConfig) -> Path | None:
+    shipped = SHIPPED / rung.name
+    if not (shipped / "build.json").exists():
+        return None
+    key = json.loads((shipped / "build.json").read_text()).get("key")
+    return shipped if key == build_key(rung, cfg) else None
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -289,6 +317,7 @@ def build_rung(rung: Rung, cfg: BuildConfig, progress: Progress | None = None) -
     tokens = sum(int((ids != tokenizer.pad_token_id).sum()) for ids, _ in batches_a + batches_b)
     losses_a = train_phase(model, batches_a, lr, cfg.warmup_steps, "clean", progress)
     losses_b = train_phase(model, batches_b, noisy_lr, 0, "noisy", progress) if batches_b else []
+    tokens += _second_round(model, tokenizer, cfg, progress)
     train_s = time.perf_counter() - start
     model.config._attn_implementation = "eager"  # faster for small-batch decoding on CPU
     holdout = generate(cfg.task, "holdout", cfg.eval_problems, seed=10_000 + cfg.seed)
@@ -311,6 +340,23 @@ def build_rung(rung: Rung, cfg: BuildConfig, progress: Progress | None = None) -
     }
     _publish(final, model, tokenizer, result)
     return {**result, "reused": False}
+
+
+def _second_round(model: Any, tokenizer: Any, cfg: BuildConfig, progress: Progress | None) -> int:
+    """Phases (c) clean and (d) noisy of round two; returns the tokens trained on."""
+    steps = cfg.extra_clean_steps + cfg.extra_noisy_steps
+    if steps == 0:
+        return 0
+    rng = random.Random(cfg.extra_noise_seed)
+    problems = generate(cfg.task, "train", steps * cfg.batch, cfg.extra_seed)
+    split = cfg.extra_clean_steps * cfg.batch
+    batches_c = _batches(tokenizer, problems[:split], cfg.batch, 0.0, rng)
+    batches_d = _batches(tokenizer, problems[split:], cfg.batch, cfg.wrong_fraction, rng)
+    if batches_c:
+        train_phase(model, batches_c, cfg.extra_lr, cfg.extra_warmup_steps, "clean 2", progress)
+    if batches_d:
+        train_phase(model, batches_d, cfg.extra_noisy_lr, 0, "noisy 2", progress)
+    return sum(int((ids != tokenizer.pad_token_id).sum()) for ids, _ in batches_c + batches_d)
 
 
 def _publish(final: Path, model: Any, tokenizer: Any, result: dict[str, Any]) -> None:

@@ -23,6 +23,9 @@ KLEstimator = Literal["k1", "k3"]
 @dataclass(frozen=True)
 class GRPOConfig:
     steps: int = 100
+    # A compute budget: stop after the step where Σ 6·N·tokens (the paper's C) reaches it; 0 = none,
+    # `steps` stays the cap (and sizes the data order).
+    max_flops: float = 0.0
     prompts_per_step: int = 32
     group_size: int = 8
     lr: float = 3e-5
@@ -72,6 +75,8 @@ class GRPOConfig:
                 f"prompts_per_step ({self.prompts_per_step}) must be a multiple of mini_batches "
                 f"({self.mini_batches}): a mini-batch holds whole groups"
             )
+        if not self.max_flops >= 0:
+            raise InputError(f"max_flops must be >= 0 (0: no compute budget), not {self.max_flops}")
         if self.lr <= 0 or self.grad_clip <= 0 or self.weight_decay < 0 or self.kl_coef < 0:
             raise InputError("lr and grad_clip must be > 0; weight_decay and kl_coef >= 0")
         if not all(0 <= b < 1 for b in self.betas):

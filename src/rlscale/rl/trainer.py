@@ -41,7 +41,13 @@ from rlscale.rl.rollout import (
     sequence_logprobs,
     sequence_logprobs_entropy,
 )
-from rlscale.store import STEPS_FILE, append_record, truncate_records, write_json_file
+from rlscale.store import (
+    STEPS_FILE,
+    append_record,
+    exclusive,
+    truncate_records,
+    write_json_file,
+)
 
 OnStep = Callable[[dict[str, Any]], None]
 
@@ -164,10 +170,14 @@ class GRPOTrainer:
 
     def run(self) -> list[dict[str, Any]]:
         """Train to `cfg.steps` (resuming when the folder has a checkpoint); the records."""
+        with exclusive(self.out):
+            return self._run()
+
+    def _run(self) -> list[dict[str, Any]]:
         from rlscale.verify import VerifierPool
 
         records = self._start_or_resume()
-        if self.step >= self.cfg.steps:
+        if self._reached_end():
             self._finish(records)
             return records
         self.model.config._attn_implementation = "sdpa"
@@ -175,13 +185,19 @@ class GRPOTrainer:
             if self.step < 0:
                 records.append(self._log(self._evaluation_record(pool)))
                 self.step = 0
-            while self.step < self.cfg.steps:
+            while not self._reached_end():
                 records.append(self._log(self._train_step(self.step + 1, pool)))
                 self.step += 1
-                if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                if self.step % self.cfg.checkpoint_every == 0 or self._reached_end():
                     self._checkpoint()
         self._finish(records)
         return records
+
+    def _reached_end(self) -> bool:
+        """The step cap, or the compute budget when one is set."""
+        budget = self.cfg.max_flops
+        spent = budget > 0 and self.step >= 0 and self.counters.flops_paper_cum >= budget
+        return self.step >= self.cfg.steps or spent
 
     def _start_or_resume(self) -> list[dict[str, Any]]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -274,7 +290,8 @@ class GRPOTrainer:
             "verify_s": verified - sampled,
             "update_s": updated - verified,
         }
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        last = step == cfg.steps or 0 < cfg.max_flops <= self.counters.flops_paper_cum
+        if step % cfg.eval_every == 0 or last:
             record |= self._evaluate(pool, step)
         self.counters.wall_s += time.perf_counter() - started
         return record | self._cumulative()

@@ -1,0 +1,200 @@
+"""A study's analysis after (or during) its runs: the scaling fits, per-size comparisons of curve
+shapes, losses at equal compute, the data-reuse curves and a run's forecast from its prefix.
+
+Everything here takes the StepRecords of a study as a DataFrame (`store.load_study_records`)
+and returns plain dicts and lists (JSON-ready); nothing reads or writes files.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rlscale.errors import InputError, RlscaleError
+from rlscale.fit.estimator import LawFit, n_key
+
+# (law, resource) pairs fitted for every study: the paper's law on compute and on data, its
+# per-size diagnostic, the exponential rival and the Chinchilla-style rival.
+STUDY_FITS: tuple[tuple[str, str], ...] = (
+    ("paper", "C"),
+    ("paper", "D"),
+    ("loglinear", "C"),
+    ("expdecay", "C"),
+    ("loglinear", "D"),
+    ("powerlaw_floor", "C"),
+)
+MIN_PREFIX_POINTS = 3  # evaluated steps after step 0 before a run's final L is forecast
+
+
+def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
+    """The fit input of the τ = 1 runs: one row per evaluated step after step 0."""
+    if records.empty:
+        return pd.DataFrame(columns=["run", "N", "seed", "tau", "step", "C", "D", "L", "L_se"])
+    rows = records[(records["tau"] == 1) & (records["step"] > 0) & records["eval_L"].notna()]
+    out = pd.DataFrame(
+        {
+            "run": rows["run"],
+            "N": rows["N"].astype(float),
+            "seed": rows["seed"],
+            "tau": rows["tau"],
+            "step": rows["step"],
+            "C": rows["flops_paper_cum"].astype(float),
+            "D": rows["prompts_seen"].astype(float),
+            "L": rows["eval_L"].astype(float),
+            "L_se": rows.get("eval_L_se", pd.Series(np.nan, index=rows.index)).astype(float),
+        }
+    )
+    return out.sort_values(["N", "run", "step"]).reset_index(drop=True)
+
+
+def fit_study(
+    table: pd.DataFrame,
+    fits: Sequence[tuple[str, str]] = STUDY_FITS,
+    bootstrap: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Each (law, x) fit's FitResult, plus per-size R² in ln L; a fit that cannot be made
+    (too few sizes, L = 0 in log space, …) is kept with `converged: false` and the reason."""
+    results: dict[str, dict[str, Any]] = {}
+    for law, x in fits:
+        name = f"{law}-{x}"
+        try:
+            fit = LawFit(law=law, x=x, bootstrap=bootstrap).fit(table, source="study")
+        except (InputError, RlscaleError, ValueError) as exc:
+            results[name] = {"law": law, "x": x, "converged": False, "message": str(exc)}
+            continue
+        results[name] = fit.summary() | {"r2_per_N": per_size_r2(fit, table, x)}
+    return results
+
+
+def per_size_r2(fit: LawFit, table: pd.DataFrame, x: str) -> dict[str, float | None]:
+    """R² of the fit in ln L within each size (how well it follows that size's curve shape);
+    None for a size whose L never changed (nothing to explain)."""
+    out: dict[str, float | None] = {}
+    for N in sorted(table["N"].unique()):
+        rows = table[table["N"] == N]
+        ln_obs = np.log(rows["L"].to_numpy())
+        ln_fit = np.log(fit.predict(float(N), rows[x].to_numpy(dtype=float))["L"].to_numpy())
+        total = float(np.sum((ln_obs - ln_obs.mean()) ** 2))
+        resid = float(np.sum((ln_obs - ln_fit) ** 2))
+        out[n_key(float(N))] = 1.0 - resid / total if total > 0 else None
+    return out
+
+
+def k_rises_with_N(result: dict[str, Any]) -> bool | None:
+    """Whether a fit's per-size k increases with N (None for a failed fit, one size or a law
+    without k)."""
+    per_N = result.get("per_N") or {}
+    if not result.get("converged") or len(per_N) < 2:
+        return None
+    if not all("k" in row for row in per_N.values()):
+        return None
+    ks = [row["k"] for _, row in sorted(per_N.items(), key=lambda kv: float(kv[0]))]
+    return bool(all(b > a for a, b in itertools.pairwise(ks)))
+
+
+def equal_compute(table: pd.DataFrame, points: int = 4) -> list[dict[str, Any]]:
+    """Each size's L at compute budgets every size reached (log-linear interpolation in C,
+    mean over seeds), and whether larger sizes have lower L there (the paper's first finding)."""
+    curves = {
+        float(N): table[table["N"] == N].groupby("C")["L"].mean() for N in table["N"].unique()
+    }
+    if len(curves) < 2:
+        return []
+    lo = max(float(c.index.min()) for c in curves.values())
+    hi = min(float(c.index.max()) for c in curves.values())
+    if not lo < hi:
+        return []
+    out = []
+    for C in np.geomspace(lo, hi, points):
+        L = {
+            n_key(N): float(np.interp(np.log(C), np.log(c.index.to_numpy()), c.to_numpy()))
+            for N, c in sorted(curves.items())
+        }
+        values = list(L.values())
+        ordered = all(b < a for a, b in itertools.pairwise(values))
+        out.append({"C": float(C), "L": L, "larger_lower": ordered})
+    return out
+
+
+def reuse_curves(records: pd.DataFrame, model: str) -> dict[str, dict[str, Any]]:
+    """The reuse model's curves per τ: L against step (mean over seeds) and the final L."""
+    rows = records[(records["model"] == model) & records["eval_L"].notna()]
+    out: dict[str, dict[str, Any]] = {}
+    for tau in sorted(rows["tau"].unique()):
+        part = rows[rows["tau"] == tau]
+        curve = part.groupby("step")["eval_L"].mean()
+        last = part[part["step"] == part["step"].max()]
+        se = last["eval_L_se"] if "eval_L_se" in last else pd.Series(dtype=float)
+        out[str(int(tau))] = {
+            "step": [int(s) for s in curve.index],
+            "L": [float(v) for v in curve.to_numpy()],
+            "final_L": float(last["eval_L"].mean()),
+            "final_L_se": float(se.mean()) if se.notna().any() else None,
+            "unique_prompts": int(part["unique_prompts"].max()),
+            "seeds": int(part["seed"].nunique()),
+        }
+    return out
+
+
+def forecast_final(records: pd.DataFrame, final_step: int) -> dict[str, float] | None:
+    """One run's L at `final_step` from a log–log fit of L on step over its evaluated prefix
+    (the paper's intra-run prediction), with a 95% prediction band; None until enough points."""
+    rows = records[(records["step"] > 0) & records["eval_L"].notna() & (records["eval_L"] > 0)]
+    if len(rows) < MIN_PREFIX_POINTS or rows["step"].max() >= final_step:
+        return None
+    table = pd.DataFrame({"N": rows["N"].astype(float), "step": rows["step"], "L": rows["eval_L"]})
+    try:
+        fit = LawFit(law="loglinear", x="step").fit(table, source="prefix")
+    except (InputError, RlscaleError, ValueError):
+        return None
+    if not fit.converged_:
+        return None
+    row = fit.predict(float(table["N"].iloc[0]), float(final_step)).iloc[0]
+    return {
+        "step": final_step,
+        "L": float(row["L"]),
+        "lo": float(row["lo"]),
+        "hi": float(row["hi"]),
+    }
+
+
+def study_summary(
+    table: pd.DataFrame,
+    records: pd.DataFrame,
+    fits: dict[str, dict[str, Any]],
+    reuse_model: str | None,
+) -> dict[str, Any]:
+    """What a study found: per-size curve shapes and slopes, the C-fit's globals, equal-compute
+    losses and the reuse curves (the figures printed at the end of `rlscale study run`)."""
+    loglog, expo = fits.get("loglinear-C", {}), fits.get("expdecay-C", {})
+    paper_c = fits.get("paper-C", {})
+    per_size = []
+    for N in sorted(table["N"].unique()):
+        key = n_key(float(N))
+        per_size.append(
+            {
+                "N": float(N),
+                "r2_loglog": (loglog.get("r2_per_N") or {}).get(key),
+                "r2_exp": (expo.get("r2_per_N") or {}).get(key),
+                "k_loglinear": (loglog.get("per_N") or {}).get(key, {}).get("k"),
+                "k_paper": (paper_c.get("per_N") or {}).get(key, {}).get("k"),
+            }
+        )
+    return {
+        "per_size": per_size,
+        "k_rises_with_N": {name: k_rises_with_N(fits.get(name, {})) for name in fits},
+        "paper_C": {
+            name: {
+                "value": (paper_c.get("params") or {}).get(name),
+                "ci95": (paper_c.get("ci95") or {}).get(name),
+            }
+            for name in ("Kmax", "N0")
+        }
+        | {"converged": paper_c.get("converged"), "message": paper_c.get("message")},
+        "equal_compute": equal_compute(table),
+        "reuse": reuse_curves(records, reuse_model) if reuse_model else {},
+    }

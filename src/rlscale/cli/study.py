@@ -1,0 +1,196 @@
+"""`rlscale study run|status|fit`: a whole study from one file (or a preset), resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from rlscale.cli._common import fmt, handles_errors, stderr, stdout, write_json
+from rlscale.errors import InputError, RlscaleError
+
+study_app = typer.Typer(
+    help="Studies: every run of a study file, then its fits and report.", no_args_is_help=True
+)
+STUDY_FILE = "study.json"  # the study's mapping, as given: what status and fit read back
+
+
+@study_app.command("run")
+@handles_errors
+def run_command(
+    spec: Path | None = typer.Argument(None, help="A study file (YAML); or give --preset."),
+    out: Path = typer.Option(..., help="The study folder (created; rerun it to resume)."),
+    preset: str = typer.Option("", help="A built-in study: micro, micro-quick."),
+    executor: str = typer.Option("", help="local or ray (default: the study file's)."),
+    address: str = typer.Option(
+        "", help="Ray head HOST:PORT for --executor ray (default: $RAY_ADDRESS)."
+    ),
+    jobs: int = typer.Option(0, help="Local runs at once (default: cores // threads)."),
+    bootstrap: int = typer.Option(0, help="Bootstrap resamples for the fits' intervals."),
+) -> None:
+    """Run every unfinished run, then fit the laws and write fits/, analysis.json, report.*."""
+    from rlscale.store import exclusive, write_json_file
+    from rlscale.study import parse_study, preset_study, read_study_file
+    from rlscale.sweep import analyse_study, execute
+
+    if bool(preset) == (spec is not None):
+        raise InputError("give a study file or --preset NAME (micro, micro-quick), not both")
+    mapping = preset_study(preset) if preset else read_study_file(spec)  # type: ignore[arg-type]
+    study = parse_study(mapping)
+    started = time.perf_counter()
+    with exclusive(out, "study"):
+        write_json_file(out / STUDY_FILE, {"study": mapping})
+        with _RunBars(study, out) as bars:
+            outcomes = execute(
+                study,
+                out,
+                executor or study.executor,
+                jobs=jobs or None,
+                address=address or os.environ.get("RAY_ADDRESS"),
+                on_change=bars.change,
+                on_tick=bars.tick,
+            )
+        ran = time.perf_counter()
+        stderr().print(f"fitting {study.name} …")
+        result = analyse_study(study, out, bootstrap)
+        timings = {
+            "runs_s": ran - started,
+            "analysis_s": time.perf_counter() - ran,
+            "per_run_s": {o.run: o.seconds for o in outcomes},  # 0 for runs done before
+        }
+        write_json_file(out / "timings.json", timings)
+    _print_findings(result, out)
+    failed = [o for o in outcomes if o.state == "failed"]
+    if failed:
+        names = ", ".join(o.run for o in failed)
+        raise RlscaleError(
+            f"{len(failed)} run(s) failed ({names}); see {out}/runs/<run>/error.json, "
+            "fix the cause and run the same command again"
+        )
+
+
+@study_app.command("status")
+@handles_errors
+def status_command(
+    folder: Path = typer.Argument(..., help="A study folder."),
+    json_out: str = typer.Option("", "--json", help="Write the rows as JSON ('-' = stdout)."),
+) -> None:
+    """Each run's state, step, last L and the forecast of its final L from its prefix."""
+    from rich.table import Table
+
+    from rlscale.sweep import status_rows
+
+    rows = status_rows(_read_study(folder), folder)
+    if json_out:
+        write_json(rows, json_out)
+        return
+    table = Table("run", "state", "step", "L", "forecast final L [95%]")
+    for r in rows:
+        f = r["forecast"]
+        band = f"{fmt(f['L'], 3)} [{fmt(f['lo'], 3)}, {fmt(f['hi'], 3)}]" if f else "—"  # type: ignore[index]
+        step = f"{r['step'] if r['step'] is not None else '—'}/{r['steps']}"
+        table.add_row(str(r["run"]), str(r["state"]), step, fmt(r["L"], 3), band)  # type: ignore[arg-type]
+    stdout().print(table)
+
+
+@study_app.command("fit")
+@handles_errors
+def fit_command(
+    folder: Path = typer.Argument(..., help="A study folder."),
+    bootstrap: int = typer.Option(0, help="Bootstrap resamples for the fits' intervals."),
+) -> None:
+    """Fit and report again from the runs' records (e.g. while some runs are unfinished)."""
+    from rlscale.sweep import analyse_study
+
+    _print_findings(analyse_study(_read_study(folder), folder, bootstrap), folder)
+
+
+def _read_study(folder: Path) -> Any:
+    from rlscale.study import parse_study
+
+    path = folder / STUDY_FILE
+    if not path.exists():
+        raise InputError(f"{folder}: not a study folder (no {STUDY_FILE}); run `rlscale study run`")
+    return parse_study(json.loads(path.read_text())["study"])
+
+
+def _print_findings(result: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    from rlscale.report.plain import study_tables
+
+    console = stdout()
+    for t in study_tables(result, result["runs"], result["fits"]):
+        table = Table(*t.headers, title=t.title, caption=t.note or None)
+        for row in t.rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(f"fits, analysis.json and report.html → {out}", markup=False)
+
+
+class _RunBars:
+    """One rich bar per run (step of steps, reward, last L, ETA) fed from the runs' records."""
+
+    def __init__(self, study: Any, root: Path) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from rlscale.sweep import run_dir, run_state
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=stderr(),
+        )
+        self.folders = {r.name: run_dir(root, r) for r in study.runs()}
+        self.tasks = {
+            r.name: self.progress.add_task(r.name, total=r.grpo.steps, info="waiting")
+            for r in study.runs()
+        }
+        self.active: set[str] = set()
+        for name, folder in self.folders.items():
+            if run_state(folder) == "done":
+                self._refresh(name, "done before")
+
+    def __enter__(self) -> _RunBars:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def change(self, run: str, state: str) -> None:
+        if state == "partial":
+            self.active.add(run)
+        else:
+            self.active.discard(run)
+            self._refresh(run, state)
+
+    def tick(self) -> None:
+        for run in self.active:
+            self._refresh(run, "training")
+
+    def _refresh(self, run: str, state: str) -> None:
+        from rlscale.store import STEPS_FILE, read_records
+
+        records = read_records(self.folders[run] / STEPS_FILE)
+        if not records:
+            self.progress.update(self.tasks[run], info=state)
+            return
+        last = records[-1]
+        evaluated = [r["eval_L"] for r in records if r.get("eval_L") is not None]
+        info = f"{state}  reward {fmt(last.get('reward_mean'), 3)}"
+        info += f"  L {fmt(evaluated[-1] if evaluated else None, 3)}"
+        self.progress.update(self.tasks[run], completed=last["step"], info=info)

@@ -1,0 +1,176 @@
+"""A study's findings as tables, rendered to Markdown and to a self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    note: str = ""
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """Numbers for people: significant digits, '—' for missing or non-finite values."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return (
+            f"{value:.{digits}g}"
+            if abs(value) >= 1e4 or abs(value) < 1e-3
+            else f"{value:.{digits}f}"
+        )
+    return str(value)
+
+
+def _interval(ci: Sequence[float] | None) -> str:
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "—"
+
+
+def study_tables(
+    summary: dict[str, Any], runs: list[dict[str, Any]], fits: dict[str, Any]
+) -> list[Table]:
+    tables = [
+        Table(
+            "Runs",
+            (
+                "run",
+                "N",
+                "τ",
+                "seed",
+                "state",
+                "steps",
+                "L start",
+                "L final",
+                "C (FLOPs)",
+                "wall s",
+            ),
+            [
+                tuple(
+                    fmt(r.get(k))
+                    for k in (
+                        "run",
+                        "N",
+                        "tau",
+                        "seed",
+                        "state",
+                        "steps",
+                        "L_start",
+                        "L_final",
+                        "flops_paper",
+                        "wall_s",
+                    )
+                )
+                for r in runs
+            ],
+        ),
+        Table(
+            "Per size: curve shape and slope",
+            ("N", "R² log–log", "R² exp-decay", "k (free per size)", "k(N) paper law"),
+            [
+                tuple(fmt(s.get(k)) for k in ("N", "r2_loglog", "r2_exp", "k_loglinear", "k_paper"))
+                for s in summary["per_size"]
+            ],
+            "R² in ln L within each size: log–log is log L = −k·log C + E, "
+            "exp-decay log L = −b·C + E.",
+        ),
+        Table(
+            "Fits",
+            ("fit", "converged", "R²", "RMSE ln L", "parameters (95% interval)", "k rises with N"),
+            [
+                (
+                    name,
+                    fmt(bool(f.get("converged"))),
+                    fmt(f.get("r2")),
+                    fmt(f.get("rmse_log")),
+                    "; ".join(
+                        f"{p} {fmt(v)} {_interval((f.get('ci95') or {}).get(p))}"
+                        for p, v in (f.get("params") or {}).items()
+                    )
+                    or (f.get("message") if not f.get("converged") else "per size only"),
+                    fmt(summary["k_rises_with_N"].get(name)),
+                )
+                for name, f in fits.items()
+            ],
+        ),
+    ]
+    if summary["equal_compute"]:
+        sizes = list(summary["equal_compute"][0]["L"])
+        tables.append(
+            Table(
+                "L at equal compute",
+                ("C (FLOPs)", *(f"N={s}" for s in sizes), "larger sizes lower"),
+                [
+                    (fmt(e["C"]), *(fmt(e["L"][s]) for s in sizes), fmt(e["larger_lower"]))
+                    for e in summary["equal_compute"]
+                ],
+                "Each size's L interpolated (log-linear in C) at budgets every size reached.",
+            )
+        )
+    if summary["reuse"]:
+        tables.append(
+            Table(
+                "Data reuse",
+                ("τ", "unique prompts", "final L", "± se", "seeds"),
+                [
+                    (
+                        tau,
+                        fmt(r["unique_prompts"]),
+                        fmt(r["final_L"]),
+                        fmt(r["final_L_se"]),
+                        fmt(r["seeds"]),
+                    )
+                    for tau, r in sorted(summary["reuse"].items(), key=lambda kv: int(kv[0]))
+                ],
+            )
+        )
+    return tables
+
+
+def to_markdown(title: str, tables: Sequence[Table]) -> str:
+    lines = [f"# {title}", ""]
+    for t in tables:
+        lines += [f"## {t.title}", ""]
+        lines += ["| " + " | ".join(t.headers) + " |", "|" + "---|" * len(t.headers)]
+        lines += ["| " + " | ".join(row) + " |" for row in t.rows]
+        lines += (["", t.note] if t.note else []) + [""]
+    return "\n".join(lines)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:1rem;max-width:70rem;line-height:1.4}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;display:block;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:nowrap}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}p.note{color:#555}"""
+
+
+def to_html(title: str, tables: Sequence[Table]) -> str:
+    """One page, inline style, no scripts, fonts or links: it opens anywhere."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        '<meta name=viewport content="width=device-width,initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+    ]
+    for t in tables:
+        parts.append(f"<h2>{esc(t.title)}</h2><table><thead><tr>")
+        parts += [f"<th>{esc(h)}</th>" for h in t.headers]
+        parts.append("</tr></thead><tbody>")
+        for row in t.rows:
+            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+        parts.append("</tbody></table>")
+        if t.note:
+            parts.append(f"<p class=note>{esc(t.note)}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,87 @@
+"""`rlscale study run --preset micro-quick`, killed mid-way and run again: the study finishes
+without redoing finished runs or losing steps, then fits and reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlscale.store import exclusive, read_records
+from rlscale.study import parse_study, preset_study
+from rlscale.sweep import run_dir
+
+ENV = os.environ | {"OMP_NUM_THREADS": "1"}
+
+
+def study_cmd(out: Path) -> list[str]:
+    cli = [sys.executable, "-m", "rlscale", "study", "run"]
+    return [*cli, "--preset", "micro-quick", "--out", str(out)]
+
+
+def wait_for_one_done_and_one_partial(out: Path, folders: list[Path], limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        done = [f for f in folders if (f / "summary.json").exists()]
+        partial = [
+            f
+            for f in folders
+            if not (f / "summary.json").exists() and len(read_records(f / "steps.jsonl")) >= 2
+        ]
+        if done and partial:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the study did not reach one done and one partial run in {limit} s")
+
+
+@pytest.mark.slow
+def test_killed_study_finishes_on_rerun_without_redoing_runs(tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    spec = parse_study(preset_study("micro-quick"))
+    folders = [run_dir(out, r) for r in spec.runs()]
+    proc = subprocess.Popen(
+        study_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_one_done_and_one_partial(out, folders, limit=600)
+    finally:
+        proc.kill()
+        proc.wait()
+    done_before = {
+        f: (f / "steps.jsonl").stat().st_mtime_ns for f in folders if (f / "summary.json").exists()
+    }
+    time.sleep(1.0)
+    for folder in folders:  # the killed study's training children died with it
+        with exclusive(folder):
+            pass
+    status = subprocess.run(
+        [sys.executable, "-m", "rlscale", "study", "status", str(out), "--json", "-"],
+        env=ENV, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    states = {row["run"]: row["state"] for row in json.loads(status.stdout)}
+    assert "done" in states.values() and set(states.values()) - {"done"}
+
+    result = subprocess.run(study_cmd(out), env=ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for folder in folders:
+        steps = [r["step"] for r in read_records(folder / "steps.jsonl")]
+        assert steps == list(range(spec.steps + 1)), folder.name
+    for folder, stamp in done_before.items():  # finished runs were not run again
+        assert (folder / "steps.jsonl").stat().st_mtime_ns == stamp
+
+    fits = {p.stem for p in (out / "fits").glob("*.json")}
+    assert {"paper-C", "paper-D", "loglinear-C", "expdecay-C"} <= fits
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert sorted(analysis["reuse"], key=int) == ["1", "2"]
+    assert [row["N"] for row in analysis["per_size"]] == sorted(
+        r["N"] for r in analysis["per_size"]
+    )
+    assert len(analysis["per_size"]) == 2 and all(r["state"] == "done" for r in analysis["runs"])
+    page = (out / "report.html").read_text()
+    assert "Data reuse" in page and "<script" not in page
+    assert "Per size" in result.stdout and "paper-C" in result.stdout
