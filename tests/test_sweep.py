@@ -17,7 +17,15 @@ import pytest
 from rlscale.errors import InputError
 from rlscale.store import read_records
 from rlscale.study import parse_study
-from rlscale.sweep import execute, run_dir, run_local, run_state, status_rows
+from rlscale.sweep import (
+    execute,
+    pending_runs,
+    run_cost,
+    run_dir,
+    run_local,
+    run_state,
+    status_rows,
+)
 from tests.conftest import WarmModel
 
 GRPO = {
@@ -131,3 +139,16 @@ def test_ray_executor_without_an_address_starts_nothing(tmp_path: Path) -> None:
     spec = parse_study({"models": ["micro-xs"], "budget": {"steps": 1}})
     with pytest.raises(InputError, match="needs --address"):
         execute(spec, tmp_path, "ray", address=None)
+
+
+def test_pending_runs_start_with_the_most_expensive(tmp_path: Path) -> None:
+    study = {
+        "models": ["micro-xs", str(tmp_path / "missing"), "micro-l", "micro-m"],
+        "budget": {"steps": 3},
+        "reuse": {"taus": [1, 4], "model": "micro-xs"},
+    }
+    spec = parse_study(study)
+    order = [(r.model, r.tau) for r in pending_runs(spec, tmp_path)]
+    assert order[:2] == [("micro-l", 1), ("micro-m", 1)]
+    assert order[-1] == (str(tmp_path / "missing"), 1)  # unknown cost: last
+    assert run_cost(spec.runs()[0]) < run_cost(spec.runs()[2])

@@ -96,26 +96,29 @@ def k_rises_with_N(result: dict[str, Any]) -> bool | None:
     return bool(all(b > a for a, b in itertools.pairwise(ks)))
 
 
-def equal_compute(table: pd.DataFrame, points: int = 4) -> list[dict[str, Any]]:
-    """Each size's L at compute budgets every size reached (log-linear interpolation in C,
-    mean over seeds), and whether larger sizes have lower L there (the paper's first finding)."""
+def equal_compute(table: pd.DataFrame, points: int = 6) -> list[dict[str, Any]]:
+    """Each size's L at common compute budgets (log-spaced over the whole range; log-linear
+    interpolation in C, mean over seeds; None where a size's run did not span that C), and
+    whether larger sizes have lower L there (the paper's first finding), among the sizes present.
+    """
     curves = {
         float(N): table[table["N"] == N].groupby("C")["L"].mean() for N in table["N"].unique()
     }
     if len(curves) < 2:
         return []
-    lo = max(float(c.index.min()) for c in curves.values())
-    hi = min(float(c.index.max()) for c in curves.values())
+    lo = min(float(c.index.min()) for c in curves.values())
+    hi = max(float(c.index.max()) for c in curves.values())
     if not lo < hi:
         return []
     out = []
     for C in np.geomspace(lo, hi, points):
-        L = {
-            n_key(N): float(np.interp(np.log(C), np.log(c.index.to_numpy()), c.to_numpy()))
-            for N, c in sorted(curves.items())
-        }
-        values = list(L.values())
-        ordered = all(b < a for a, b in itertools.pairwise(values))
+        L: dict[str, float | None] = {}
+        for N, c in sorted(curves.items()):
+            x = np.log(c.index.to_numpy())
+            inside = x[0] - 1e-9 <= np.log(C) <= x[-1] + 1e-9
+            L[n_key(N)] = float(np.interp(np.log(C), x, c.to_numpy())) if inside else None
+        values = [v for v in L.values() if v is not None]
+        ordered = all(b < a for a, b in itertools.pairwise(values)) if len(values) > 1 else None
         out.append({"C": float(C), "L": L, "larger_lower": ordered})
     return out
 
@@ -187,14 +190,39 @@ def study_summary(
     return {
         "per_size": per_size,
         "k_rises_with_N": {name: k_rises_with_N(fits.get(name, {})) for name in fits},
-        "paper_C": {
-            name: {
-                "value": (paper_c.get("params") or {}).get(name),
-                "ci95": (paper_c.get("ci95") or {}).get(name),
-            }
-            for name in ("Kmax", "N0")
-        }
-        | {"converged": paper_c.get("converged"), "message": paper_c.get("message")},
+        "paper_C": _paper_globals(paper_c),
         "equal_compute": equal_compute(table),
         "reuse": reuse_curves(records, reuse_model) if reuse_model else {},
     }
+
+
+def _paper_globals(fit: dict[str, Any]) -> dict[str, Any]:
+    """Kmax and N0 with intervals; and Kmax/N0, the one combination left identified when k(N)
+    has not begun to saturate over the sizes (N0 far above them: k(N) ≈ (Kmax/N0)·N)."""
+    params, ci = fit.get("params") or {}, fit.get("ci95") or {}
+    out: dict[str, Any] = {n: {"value": params.get(n), "ci95": ci.get(n)} for n in ("Kmax", "N0")}
+    kmax, n0 = params.get("Kmax"), params.get("N0")
+    ratio = kmax / n0 if kmax is not None and n0 else None
+    out["k_per_N"] = {"value": ratio, "ci95": _ratio_interval(fit, ratio)}
+    return out | {"converged": fit.get("converged"), "message": fit.get("message")}
+
+
+def _ratio_interval(fit: dict[str, Any], ratio: float | None) -> list[float] | None:
+    """95% interval of Kmax/N0 from the fit's covariance (delta method in log space)."""
+    cov = fit.get("covariance") or {}
+    names = list(cov.get("names") or [])
+    if ratio is None or ratio <= 0 or not {"Kmax", "N0"} <= set(names):
+        return None
+    m = np.asarray(cov["matrix"], dtype=float)
+    i, j = names.index("Kmax"), names.index("N0")
+    # Internal units are log for log-scale parameters; a linear one's variance becomes
+    # relative (var(log x) ≈ var(x)/x²).
+    scale = np.ones(len(names))
+    for k, name in ((i, "Kmax"), (j, "N0")):
+        if not cov["log_scale"][k]:
+            scale[k] = 1.0 / float(fit["params"][name])
+    var = m[i, i] * scale[i] ** 2 + m[j, j] * scale[j] ** 2 - 2 * m[i, j] * scale[i] * scale[j]
+    if not np.isfinite(var) or var < 0:
+        return None
+    width = float(np.exp(1.959964 * np.sqrt(var)))
+    return [ratio / width, ratio * width]

@@ -109,11 +109,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "micro": {
         "name": "micro",
         "models": ["micro-xs", "micro-s", "micro-m", "micro-l"],
-        "budget": {"steps": 40},
+        "budget": {"steps": 60},
         "grpo": {
             "eval_every": 5,
-            "eval_problems": 256,
-            "eval_samples": 2,
+            "eval_problems": 0,  # the whole holdout (512), one sample each
+            "eval_samples": 1,
             "eval_greedy": False,
             "checkpoint_every": 5,
         },

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rlscale.errors import InputError
+from rlscale.errors import InputError, RlscaleError
 from rlscale.store import STEPS_FILE, write_json_file
 from rlscale.study import RunSpec, StudySpec
 
@@ -72,7 +72,25 @@ OnTick = Callable[[], None]
 
 
 def pending_runs(spec: StudySpec, root: Path) -> list[RunSpec]:
-    return [r for r in spec.runs() if run_state(run_dir(root, r)) != "done"]
+    """The runs not done, most expensive first: with a pool of workers the longest run then
+    trains beside the others instead of after them (longest-processing-time order)."""
+    todo = [r for r in spec.runs() if run_state(run_dir(root, r)) != "done"]
+    return sorted(todo, key=lambda r: -run_cost(r))
+
+
+def run_cost(run: RunSpec) -> float:
+    """A run's relative cost: its model's approximate non-embedding parameters (from
+    config.json, no weights loaded) × the rollouts it samples; 0 when the model is unreadable."""
+    from rlscale.models.load import resolve
+
+    try:
+        config = json.loads((resolve(run.model) / "config.json").read_text())
+        hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+        mlp = config.get("intermediate_size", 4 * hidden)
+        params = layers * (4 * hidden * hidden + 3 * hidden * mlp)
+    except (RlscaleError, OSError, KeyError, TypeError, ValueError):
+        return 0.0
+    return float(params * run.grpo.steps * run.grpo.prompts_per_step * run.grpo.group_size)
 
 
 def prepare(run: RunSpec, folder: Path) -> None:

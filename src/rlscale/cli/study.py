@@ -119,15 +119,19 @@ def _read_study(folder: Path) -> Any:
 
 
 def _print_findings(result: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from rlscale.report.plain import study_tables
 
     console = stdout()
+    if not console.is_terminal:  # a file or a pipe: wide enough that tables do not wrap
+        console = Console(soft_wrap=True, width=160)
     for t in study_tables(result, result["runs"], result["fits"]):
         table = Table(*t.headers, title=t.title, caption=t.note or None)
         for row in t.rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))  # plain text: "[…]" is not markup
         console.print(table)
     console.print(f"fits, analysis.json and report.html → {out}", markup=False)
 

@@ -34,8 +34,14 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _interval(ci: Sequence[float] | None) -> str:
-    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "—"
+def _interval(ci: Sequence[float | None] | None) -> str:
+    """A 95% interval; one spanning more than six decades (or to infinity) says so instead."""
+    if not ci:
+        return "—"
+    lo, hi = ci
+    if hi is None or lo is None or (lo > 0 and hi / lo > 1e6):
+        return "[unbounded]"
+    return f"[{fmt(lo)}, {fmt(hi)}]"
 
 
 def study_tables(
@@ -105,6 +111,24 @@ def study_tables(
             ],
         ),
     ]
+    paper = summary["paper_C"]
+    tables.append(
+        Table(
+            "The paper's law on C",
+            ("Kmax", "N0", "Kmax/N0", "converged", "note"),
+            [
+                (
+                    f"{fmt(paper['Kmax']['value'])} {_interval(paper['Kmax']['ci95'])}",
+                    f"{fmt(paper['N0']['value'])} {_interval(paper['N0']['ci95'])}",
+                    f"{fmt(paper['k_per_N']['value'])} {_interval(paper['k_per_N']['ci95'])}",
+                    fmt(bool(paper["converged"])),
+                    str(paper["message"] or ""),
+                )
+            ],
+            "k(N) = Kmax/(1 + N0/N). With N0 far above every size k(N) ≈ (Kmax/N0)·N: only the "
+            "ratio is identified.",
+        )
+    )
     if summary["equal_compute"]:
         sizes = list(summary["equal_compute"][0]["L"])
         tables.append(
@@ -115,7 +139,8 @@ def study_tables(
                     (fmt(e["C"]), *(fmt(e["L"][s]) for s in sizes), fmt(e["larger_lower"]))
                     for e in summary["equal_compute"]
                 ],
-                "Each size's L interpolated (log-linear in C) at budgets every size reached.",
+                "Each size's L interpolated (log-linear in C); — where its run did not span that "
+                "budget. Sizes are compared where at least two are present.",
             )
         )
     if summary["reuse"]:
