@@ -304,9 +304,10 @@ def run_rows(spec: StudySpec, root: Path) -> list[dict[str, object]]:
 
 def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, object]:
     """Fit the study's laws and write `fits/<law>-<x>.json`, `analysis.json` and the report
-    (`report.md`, `report.html`) into `root`; returns what `analysis.json` holds."""
+    (`report.html`, self-contained; `report.md` with `report_files/`) into `root`; returns what
+    `analysis.json` holds, with the fits."""
     from rlscale import analysis
-    from rlscale.report.plain import study_tables, to_html, to_markdown
+    from rlscale.report.build import from_study, render_html, render_markdown
     from rlscale.store import load_study_records
 
     records = load_study_records(root, [r.name for r in spec.runs()])
@@ -318,8 +319,7 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     summary = analysis.study_summary(table, records, fits, spec.reuse_model)
     runs = run_rows(spec, root)
     write_json_file(root / "analysis.json", {"study": spec.name, "runs": runs} | summary)
-    tables = study_tables(summary, runs, fits)
-    title = f"rlscale study: {spec.name}"
-    (root / "report.md").write_text(to_markdown(title, tables))
-    (root / "report.html").write_text(to_html(title, tables))
+    report = from_study(root)
+    (root / "report.md").write_text(render_markdown(report, root / "report_files"))
+    (root / "report.html").write_text(render_html(report))
     return {"study": spec.name, "runs": runs, "fits": fits} | summary

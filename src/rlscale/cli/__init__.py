@@ -38,7 +38,18 @@ def _root(
 
 
 def _register() -> None:
-    from rlscale.cli import data, fit, models, plan, predict, simulate, study, train, verify
+    from rlscale.cli import (
+        data,
+        fit,
+        models,
+        plan,
+        predict,
+        report,
+        simulate,
+        study,
+        train,
+        verify,
+    )
 
     app.command("fit")(fit.fit_command)
     app.command("predict")(predict.predict_command)
@@ -47,6 +58,7 @@ def _register() -> None:
     app.command("verify")(verify.verify_command)
     app.command("train")(train.train_command)
     app.command("eval")(train.eval_command)
+    app.command("report")(report.report_command)
     app.add_typer(data.data_app, name="data")
     app.add_typer(models.models_app, name="models")
     app.add_typer(study.study_app, name="study")

@@ -91,25 +91,7 @@ def study_tables(
             "R² in ln L within each size: log–log is log L = −k·log C + E, "
             "exp-decay log L = −b·C + E.",
         ),
-        Table(
-            "Fits",
-            ("fit", "converged", "R²", "RMSE ln L", "parameters (95% interval)", "k rises with N"),
-            [
-                (
-                    name,
-                    fmt(bool(f.get("converged"))),
-                    fmt(f.get("r2")),
-                    fmt(f.get("rmse_log")),
-                    "; ".join(
-                        f"{p} {fmt(v)} {_interval((f.get('ci95') or {}).get(p))}"
-                        for p, v in (f.get("params") or {}).items()
-                    )
-                    or (f.get("message") if not f.get("converged") else "per size only"),
-                    fmt(summary["k_rises_with_N"].get(name)),
-                )
-                for name, f in fits.items()
-            ],
-        ),
+        fit_table(fits, summary["k_rises_with_N"]),
     ]
     paper = summary["paper_C"]
     tables.append(
@@ -163,6 +145,29 @@ def study_tables(
     return tables
 
 
+def fit_table(fits: dict[str, Any], k_rises: dict[str, bool | None]) -> Table:
+    """One row per fit: convergence, R², RMSE and the global parameters with intervals."""
+    return Table(
+        "Fits",
+        ("fit", "converged", "R²", "RMSE ln L", "parameters (95% interval)", "k rises with N"),
+        [
+            (
+                name,
+                fmt(bool(f.get("converged"))),
+                fmt(f.get("r2")),
+                fmt(f.get("rmse_log")),
+                "; ".join(
+                    f"{p} {fmt(v)} {_interval((f.get('ci95') or {}).get(p))}"
+                    for p, v in (f.get("params") or {}).items()
+                )
+                or (f.get("message") if not f.get("converged") else "per size only"),
+                fmt(k_rises.get(name)),
+            )
+            for name, f in fits.items()
+        ],
+    )
+
+
 def to_markdown(title: str, tables: Sequence[Table]) -> str:
     lines = [f"# {title}", ""]
     for t in tables:
@@ -179,23 +184,10 @@ th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:no
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}p.note{color:#555}"""
 
 
-def to_html(title: str, tables: Sequence[Table]) -> str:
-    """One page, inline style, no scripts, fonts or links: it opens anywhere."""
+def html_table(t: Table) -> str:
     esc = html.escape
-    parts = [
-        "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        '<meta name=viewport content="width=device-width,initial-scale=1">',
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-    ]
-    for t in tables:
-        parts.append(f"<h2>{esc(t.title)}</h2><table><thead><tr>")
-        parts += [f"<th>{esc(h)}</th>" for h in t.headers]
-        parts.append("</tr></thead><tbody>")
-        for row in t.rows:
-            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
-        parts.append("</tbody></table>")
-        if t.note:
-            parts.append(f"<p class=note>{esc(t.note)}</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    head = "".join(f"<th>{esc(h)}</th>" for h in t.headers)
+    rows = ("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in t.rows)
+    note = f"<p class=note>{esc(t.note)}</p>" if t.note else ""
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<h2>{esc(t.title)}</h2>{table}{note}"

@@ -1,0 +1,154 @@
+"""A report from a study folder or from a data file plus FitResults: figures and tables in one
+self-contained HTML page (inline SVG and style, no scripts, fonts or links) or in Markdown with
+the figures written beside it."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rlscale import analysis
+from rlscale.errors import InputError
+from rlscale.report import figures as fig
+from rlscale.report.plain import (
+    STYLE,
+    Table,
+    fit_table,
+    html_table,
+    study_tables,
+    to_markdown,
+)
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    title: str
+    table: pd.DataFrame  # fit input: N, C and/or D, L, run
+    fits: dict[str, dict[str, Any]]
+    records: pd.DataFrame = field(default_factory=pd.DataFrame)  # StepRecords, when known
+    summary: dict[str, Any] | None = None  # a study's analysis (analysis.study_summary)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def from_study(folder: Path) -> ReportInput:
+    """A study folder: its runs' records, its fits/ and its analysis.json."""
+    from rlscale.store import load_study_records
+
+    if not (folder / "runs").is_dir():
+        raise InputError(f"{folder}: not a study folder (no runs/); run `rlscale study run`")
+    records = load_study_records(folder)
+    fits = {p.stem: json.loads(p.read_text()) for p in sorted((folder / "fits").glob("*.json"))}
+    saved = folder / "analysis.json"
+    summary = json.loads(saved.read_text()) if saved.exists() else None
+    runs = list(summary.get("runs", [])) if summary else []
+    name = summary.get("study", folder.name) if summary else folder.name
+    table = analysis.scaling_table(records)
+    return ReportInput(f"rlscale study: {name}", table, fits, records, summary, runs)
+
+
+def from_data(path: Path, fit_paths: list[Path]) -> ReportInput:
+    """A long table (or steps.jsonl records) and the FitResult JSONs made from it."""
+    from rlscale.table import read_table
+
+    df = read_table(path)
+    records = df if "eval_L" in df.columns else pd.DataFrame()
+    if not records.empty:
+        table = analysis.scaling_table(records.assign(tau=records.get("tau", 1)))
+    else:
+        table = df.rename(columns={"pass1": "L"})
+        if "pass1" in df.columns:
+            table["L"] = 1.0 - table["L"]
+        if "run" not in table:
+            table["run"] = table["N"].astype(str)
+    if not {"N", "L"} <= set(table.columns):
+        raise InputError(f"{path}: needs columns N and L (or pass1), or StepRecords")
+    fits = {}
+    for p in fit_paths:
+        try:
+            fits[p.stem] = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{p}: not a FitResult JSON ({exc})") from None
+    return ReportInput(f"rlscale report: {path.name}", table, fits, records)
+
+
+def make_figures(inp: ReportInput) -> list[fig.Figure]:
+    by_x: dict[str, dict[str, Any] | None] = {"C": None, "D": None}
+    for x in by_x:
+        by_x[x] = inp.fits.get(f"paper-{x}") or next(
+            (f for f in inp.fits.values() if f.get("x") == x), None
+        )
+    per_size = inp.fits.get("loglinear-C") or _free_slopes(inp.table)
+    paper_c = inp.fits.get("paper-C") or next(
+        (f for f in inp.fits.values() if f.get("law") == "paper"), None
+    )
+    reuse = (inp.summary or {}).get("reuse") or {}
+    out = [
+        fig.loss_curves(inp.table, "C", by_x["C"], inp.fits.get("loglinear-C")),
+        fig.loss_curves(inp.table, "D", by_x["D"], inp.fits.get("loglinear-D")),
+        fig.k_of_size(per_size, paper_c),
+        fig.reuse_curves(reuse),
+        fig.run_metrics(inp.records),
+    ]
+    return [f for f in out if f is not None]
+
+
+def _free_slopes(table: pd.DataFrame) -> dict[str, Any] | None:
+    """k per size from a loglinear fit on C, when no such fit was given."""
+    if "C" not in table or table.empty:
+        return None
+    fits = analysis.fit_study(table, fits=(("loglinear", "C"),))
+    result = fits["loglinear-C"]
+    return result if result.get("converged") else None
+
+
+def tables(inp: ReportInput) -> list[Table]:
+    if inp.summary is not None:
+        return study_tables(inp.summary, inp.runs, inp.fits)
+    return [fit_table(inp.fits, {})] if inp.fits else []
+
+
+def render_html(inp: ReportInput) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        '<meta name=viewport content="width=device-width,initial-scale=1">',
+        f"<title>{esc(inp.title)}</title><style>{STYLE}\n{FIGURE_STYLE}</style></head><body>",
+        f"<h1>{esc(inp.title)}</h1>",
+    ]
+    for f in make_figures(inp):
+        parts.append(f"<figure><h2>{esc(f.title)}</h2>{_inline(f.svg)}")
+        parts.append(
+            f"<figcaption>{esc(f.caption)}</figcaption></figure>" if f.caption else "</figure>"
+        )
+    for t in tables(inp):
+        parts.append(html_table(t))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+FIGURE_STYLE = """figure{margin:0 0 1.5rem}figure svg{max-width:100%;height:auto}
+figcaption{color:#555;font-size:.9rem}"""
+
+
+def _inline(svg: str) -> str:
+    """The SVG element alone (no XML prolog or doctype), to sit inside the HTML."""
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def render_markdown(inp: ReportInput, assets: Path) -> str:
+    """Markdown with the figures written as SVG files into `assets` (linked relatively)."""
+    assets.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {inp.title}", ""]
+    for i, f in enumerate(make_figures(inp), start=1):
+        name = f"figure-{i}.svg"
+        (assets / name).write_text(f.svg)
+        lines += [f"## {f.title}", "", f"![{f.title}]({assets.name}/{name})", ""]
+        lines += [f.caption, ""] if f.caption else []
+    body = to_markdown("", tables(inp)).split("\n", 2)[-1]
+    return "\n".join(lines) + "\n" + body

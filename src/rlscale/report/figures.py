@@ -1,0 +1,236 @@
+"""The report's figures as SVG text (matplotlib, Agg): data and FitResults in, no files.
+
+Each function returns a `Figure` (title, SVG, caption) or None when its data is absent. Text is
+drawn as paths, so the SVG needs no fonts. A fit that did not converge is never drawn as a
+curve: the figure shows the data and says so in its caption.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rlscale.fit.estimator import LawFit
+from rlscale.fit.laws import k_of_N
+
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class Figure:
+    title: str
+    svg: str
+    caption: str = ""
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "path", "figure.dpi": 100, "font.size": 9})
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def size_label(size: float) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.3g}{unit}"
+    return f"{size:g}"
+
+
+def _colors(n: int) -> list[Any]:
+    cmap = _plt().get_cmap("viridis")
+    return [cmap(0.85 * i / max(n - 1, 1)) for i in range(n)]
+
+
+def _fit_state(fit: dict[str, Any] | None) -> tuple[LawFit | None, str]:
+    """The fitted law when it converged, else None and why it is not drawn."""
+    if not fit:
+        return None, "no fit given"
+    if not fit.get("converged"):
+        return None, f"fit did not converge ({fit.get('message', 'no reason given')}): not drawn"
+    try:
+        return LawFit.from_summary(fit), ""
+    except Exception as exc:  # a FitResult from another version: show the data anyway
+        return None, f"fit could not be read ({exc}): not drawn"
+
+
+def loss_curves(
+    table: pd.DataFrame,
+    x: str,
+    fit: dict[str, Any] | None,
+    fallback: dict[str, Any] | None = None,
+) -> Figure | None:
+    """L against C or D per size on log–log axes: points, and the fitted law's lines; when that
+    fit did not converge, the per-size `fallback` fit (dashed), if it did."""
+    if table.empty or x not in table:
+        return None
+    plt = _plt()
+    law, note = _fit_state(fit)
+    style = "-"
+    caption = note
+    if law is None and fallback is not None:
+        law, _ = _fit_state(fallback)
+        if law is not None:
+            style = "--"
+            caption = f"{note}. Dashed: {_describe(fallback, x)}."
+    elif law is not None and fit is not None:
+        caption = f"Lines: {_describe(fit, x)}."
+    sizes = sorted(table["N"].unique())
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for color, size in zip(_colors(len(sizes)), sizes, strict=True):
+        rows = table[table["N"] == size].sort_values(x)
+        ax.scatter(rows[x], rows["L"], s=12, color=color, label=f"N = {size_label(size)}")
+        if law is not None and np.isclose(law.sizes_, float(size), rtol=1e-9).any():
+            grid = np.geomspace(rows[x].min(), rows[x].max(), 60)
+            pred = law.predict(float(size), grid, "confidence")["L"]
+            ax.plot(grid, pred, style, color=color, lw=1.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel({"C": "compute C (FLOPs, 6·N·tokens)", "D": "data D (prompts seen)"}.get(x, x))
+    ax.set_ylabel("test loss L = 1 − pass@1")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="both", alpha=0.25)
+    return Figure(f"L against {x} per size", _svg(fig), caption)
+
+
+def _describe(fit: dict[str, Any], x: str) -> str:
+    return f"the {fit.get('law')} law fitted on {x} (R² {fit.get('r2', math.nan):.4f})"
+
+
+def k_of_size(per_size: dict[str, Any] | None, paper: dict[str, Any] | None) -> Figure | None:
+    """k per size (free fit, 95% bars) with the paper's k(N) = Kmax/(1 + N0/N), its 95% band
+    and the sizes where it reaches 50% and 90% of Kmax."""
+    if not per_size or not per_size.get("per_N"):
+        return None
+    plt = _plt()
+    sizes = np.array(sorted(float(n) for n in per_size["per_N"]))
+    ks = np.array([per_size["per_N"][_key(per_size, n)]["k"] for n in sizes])
+    ci = per_size.get("per_N_ci95") or {}
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    bars = [ci.get(_key(per_size, n), {}).get("k") for n in sizes]
+    if all(b is not None for b in bars):
+        low = ks - np.array([b[0] for b in bars])
+        high = np.array([b[1] for b in bars]) - ks
+        ax.errorbar(sizes, ks, yerr=[low, high], fmt="o", color="k", label="k per size (95%)")
+    else:
+        ax.plot(sizes, ks, "o", color="k", label="k per size")
+    law, note = _fit_state(paper)
+    if law is not None and paper is not None:
+        kmax, n0 = paper["params"]["Kmax"], paper["params"]["N0"]
+        grid = np.geomspace(sizes.min() / 3, sizes.max() * 3, 120)
+        ax.plot(grid, k_of_N(grid, kmax, n0), color="C0", label="k(N) = Kmax/(1 + N0/N)")
+        band = _k_band(paper, grid)
+        if band is not None:
+            ax.fill_between(grid, band[0], band[1], color="C0", alpha=0.2, label="95% band")
+        for frac, style in ((0.5, "--"), (0.9, ":")):
+            at = n0 * frac / (1 - frac)
+            if grid[0] <= at <= grid[-1]:
+                ax.axvline(at, color="C3", ls=style, lw=1, label=f"{frac:.0%} of Kmax")
+    ax.set_xscale("log")
+    ax.set_xlabel("model size N (non-embedding parameters)")
+    ax.set_ylabel("k (log–log slope of L in compute)")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.25)
+    return Figure("k(N): the learning-efficiency slope per size", _svg(fig), note)
+
+
+def _key(fit: dict[str, Any], N: float) -> str:
+    for key in fit["per_N"]:
+        if math.isclose(float(key), N, rel_tol=1e-9):
+            return str(key)
+    return str(N)
+
+
+def _k_band(paper: dict[str, Any], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Delta-method 95% band of k(N) from the covariance of (Kmax, N0)."""
+    cov = paper.get("covariance") or {}
+    names = list(cov.get("names") or [])
+    if not {"Kmax", "N0"} <= set(names):
+        return None
+    m = np.asarray(cov["matrix"], float)
+    idx = [names.index("Kmax"), names.index("N0")]
+    sub = m[np.ix_(idx, idx)]
+    kmax, n0 = paper["params"]["Kmax"], paper["params"]["N0"]
+    k = k_of_N(grid, kmax, n0)
+    # d k / d(log Kmax) = k; d k / d(log N0) = −k·N0/(N + N0); linear parameters are per unit.
+    d_kmax = k if cov["log_scale"][idx[0]] else k / kmax
+    d_n0 = -k * n0 / (grid + n0) * (1.0 if cov["log_scale"][idx[1]] else 1.0 / n0)
+    grad = np.stack([d_kmax, d_n0], axis=1)
+    sd = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", grad, sub, grad), 0, None))
+    if not np.all(np.isfinite(sd)):
+        return None
+    return k - Z95 * sd, k + Z95 * sd
+
+
+def reuse_curves(reuse: dict[str, Any]) -> Figure | None:
+    """L against step for each reuse factor τ (the data-constrained experiment)."""
+    if not reuse:
+        return None
+    plt = _plt()
+    taus = sorted(reuse, key=int)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for color, tau in zip(_colors(len(taus)), taus, strict=True):
+        r = reuse[tau]
+        ax.plot(
+            r["step"],
+            r["L"],
+            "o-",
+            ms=3,
+            color=color,
+            label=f"τ = {tau} ({r['unique_prompts']} unique)",
+        )
+    ax.set_xlabel("step")
+    ax.set_ylabel("test loss L")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.25)
+    return Figure(
+        "Data reuse: L against step per τ", _svg(fig), "Equal steps = equal prompts seen."
+    )
+
+
+def run_metrics(records: pd.DataFrame) -> Figure | None:
+    """Per run: mean reward and KL against step, response length against D."""
+    needed = {"run", "step", "reward_mean"}
+    if records.empty or not needed <= set(records.columns):
+        return None
+    plt = _plt()
+    rows = records[records["step"] > 0]
+    runs = list(dict.fromkeys(rows["run"]))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+    for color, run in zip(_colors(len(runs)), runs, strict=True):
+        r = rows[rows["run"] == run].sort_values("step")
+        axes[0].plot(r["step"], r["reward_mean"], color=color, lw=1, label=run)
+        if "kl" in r and r["kl"].notna().any():
+            axes[1].plot(r["step"], r["kl"], color=color, lw=1)
+        if "response_len_mean" in r and "prompts_seen" in r:
+            axes[2].plot(r["prompts_seen"], r["response_len_mean"], color=color, lw=1)
+    for ax, (xl, yl) in zip(
+        axes,
+        (
+            ("step", "mean reward"),
+            ("step", "KL to the reference"),
+            ("D (prompts seen)", "mean response tokens"),
+        ),
+        strict=True,
+    ):
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.grid(True, alpha=0.25)
+    axes[0].legend(fontsize=6)
+    return Figure("Reward, KL and response length per run", _svg(fig))
