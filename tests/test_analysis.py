@@ -116,3 +116,16 @@ def test_prefix_forecast_covers_the_true_final_loss() -> None:
     assert forecast["lo"] <= truth <= forecast["hi"]
     assert abs(forecast["L"] - truth) < 0.1 * truth
     assert analysis.forecast_final(run[run["step"] <= 2], STEPS) is None  # too few points
+
+
+def test_prefix_and_held_out_forecasts_on_an_exact_power_law() -> None:
+    table = analysis.scaling_table(records())
+    prefixes = analysis.prefix_forecasts(table, "C", fraction=0.3)
+    assert len(prefixes) == len(SIZES)
+    for r in prefixes:  # each run is an exact power law in C: its start predicts the rest
+        assert r["prefix_points"] == 6 and len(r["truth"]) == STEPS - 6
+        assert r["mae"] < 1e-9 and r["coverage95"] == 1.0
+    held = analysis.holdout_forecast(table, "C", law="paper_e_sat")
+    assert held["held_out"] == SIZES[-1]
+    assert held["ok"] is False or len(held["truth"]) == STEPS
+    assert analysis.holdout_forecast(table[table["N"] < SIZES[2]])["ok"] is False  # 2 sizes

@@ -8,6 +8,7 @@ and returns plain dicts and lists (JSON-ready); nothing reads or writes files.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -226,3 +227,64 @@ def _ratio_interval(fit: dict[str, Any], ratio: float | None) -> list[float] | N
         return None
     width = float(np.exp(1.959964 * np.sqrt(var)))
     return [ratio / width, ratio * width]
+
+
+def _forecast_points(fit: LawFit, rows: pd.DataFrame, x: str) -> dict[str, Any]:
+    """Predictions (95% prediction band) at `rows` against their measured L, with the errors."""
+    pred = fit.predict(rows["N"].to_numpy(dtype=float), rows[x].to_numpy(dtype=float))
+    truth = rows["L"].to_numpy(dtype=float)
+    L, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("L", "lo", "hi"))
+    err = np.abs(L - truth)
+    return {
+        "N": rows["N"].astype(float).tolist(),
+        "X": rows[x].astype(float).tolist(),
+        "truth": truth.tolist(),
+        "L": L.tolist(),
+        "lo": lo.tolist(),
+        "hi": hi.tolist(),
+        "mae": float(err.mean()),
+        "max_error": float(err.max()),
+        "coverage95": float(np.mean((truth >= lo) & (truth <= hi))),
+    }
+
+
+def holdout_forecast(table: pd.DataFrame, x: str = "C", law: str = "paper_e_sat") -> dict[str, Any]:
+    """Fit a law that defines L at unseen sizes on every size but the largest, and forecast the
+    largest's curve (the paper's extrapolation to a held-out size)."""
+    sizes = sorted(table["N"].unique()) if not table.empty else []
+    if len(sizes) < 3:
+        return {"ok": False, "message": "needs at least 3 sizes (2 to fit, 1 to forecast)"}
+    held = float(sizes[-1])
+    try:
+        fit = LawFit(law=law, x=x).fit(table[table["N"] < held], source="holdout")
+    except (InputError, RlscaleError, ValueError) as exc:
+        return {"ok": False, "message": str(exc), "law": law, "x": x, "held_out": held}
+    if not fit.converged_:
+        return {"ok": False, "message": fit.message_, "law": law, "x": x, "held_out": held}
+    rows = table[table["N"] == held].sort_values(x)
+    return {"ok": True, "law": law, "x": x, "held_out": held} | _forecast_points(fit, rows, x)
+
+
+def prefix_forecasts(
+    table: pd.DataFrame, x: str = "C", fraction: float = 0.3
+) -> list[dict[str, Any]]:
+    """Per run: a log–log fit of its first `fraction` of points (at least 3) forecasting the
+    rest (the paper's intra-run prediction)."""
+    out = []
+    for run in sorted(table["run"].unique()) if not table.empty else []:
+        rows = table[table["run"] == run].sort_values(x)
+        keep = max(MIN_PREFIX_POINTS, math.ceil(fraction * len(rows)))
+        if len(rows) <= keep:
+            continue
+        try:
+            fit = LawFit(law="loglinear", x=x).fit(rows.iloc[:keep], source=str(run))
+        except (InputError, RlscaleError, ValueError):
+            continue
+        if fit.converged_:
+            head = rows.iloc[:keep]
+            out.append(
+                {"run": str(run), "N": float(rows["N"].iloc[0]), "prefix_points": keep}
+                | {"prefix_X": head[x].astype(float).tolist(), "prefix_L": head["L"].tolist()}
+                | _forecast_points(fit, rows.iloc[keep:], x)
+            )
+    return out

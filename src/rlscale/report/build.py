@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rlscale import analysis
@@ -19,6 +20,7 @@ from rlscale.report.plain import (
     STYLE,
     Table,
     fit_table,
+    fmt,
     html_table,
     study_tables,
     to_markdown,
@@ -87,14 +89,23 @@ def make_figures(inp: ReportInput) -> list[fig.Figure]:
         (f for f in inp.fits.values() if f.get("law") == "paper"), None
     )
     reuse = (inp.summary or {}).get("reuse") or {}
+    planning = paper_c if paper_c and paper_c.get("converged") else inp.fits.get("loglinear-C")
     out = [
         fig.loss_curves(inp.table, "C", by_x["C"], inp.fits.get("loglinear-C")),
         fig.loss_curves(inp.table, "D", by_x["D"], inp.fits.get("loglinear-D")),
         fig.k_of_size(per_size, paper_c),
+        fig.holdout_forecast(analysis.holdout_forecast(inp.table)) if "C" in inp.table else None,
+        fig.prefix_forecasts(analysis.prefix_forecasts(inp.table)) if "C" in inp.table else None,
+        fig.best_size(planning, _budgets(inp.table)) if "C" in inp.table else None,
         fig.reuse_curves(reuse),
         fig.run_metrics(inp.records),
     ]
     return [f for f in out if f is not None]
+
+
+def _budgets(table: pd.DataFrame) -> np.ndarray:
+    """Compute budgets from the smallest measured C to ten times the largest."""
+    return np.geomspace(float(table["C"].min()), 10 * float(table["C"].max()), 40)
 
 
 def _free_slopes(table: pd.DataFrame) -> dict[str, Any] | None:
@@ -107,9 +118,34 @@ def _free_slopes(table: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def tables(inp: ReportInput) -> list[Table]:
-    if inp.summary is not None:
-        return study_tables(inp.summary, inp.runs, inp.fits)
-    return [fit_table(inp.fits, {})] if inp.fits else []
+    out = study_tables(inp.summary, inp.runs, inp.fits) if inp.summary is not None else []
+    if inp.summary is None and inp.fits:
+        out.append(fit_table(inp.fits, {}))
+    if "C" in inp.table and not inp.table.empty:
+        out.append(forecast_table(inp.table))
+    return out
+
+
+def forecast_table(table: pd.DataFrame) -> Table:
+    """Errors of the held-out-size forecast and of each run's prefix forecast."""
+    rows = []
+    held = analysis.holdout_forecast(table)
+    if held.get("ok"):
+        rows.append(_forecast_row(f"held-out N={held['held_out']:g} ({held['law']})", held))
+    elif "held_out" in held:
+        rows.append((f"held-out N={held['held_out']:g}", "—", "—", "—", str(held["message"])))
+    for r in analysis.prefix_forecasts(table):
+        rows.append(_forecast_row(f"{r['run']} from {r['prefix_points']} points", r))
+    return Table(
+        "Forecast errors",
+        ("forecast", "MAE in L", "max error", "95% coverage", "note"),
+        rows,
+        "Prediction bands include the residual scatter of single points.",
+    )
+
+
+def _forecast_row(name: str, r: dict[str, Any]) -> tuple[str, ...]:
+    return (name, fmt(r["mae"]), fmt(r["max_error"]), fmt(r["coverage95"]), "")
 
 
 def render_html(inp: ReportInput) -> str:

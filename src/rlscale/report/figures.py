@@ -234,3 +234,73 @@ def run_metrics(records: pd.DataFrame) -> Figure | None:
         ax.grid(True, alpha=0.25)
     axes[0].legend(fontsize=6)
     return Figure("Reward, KL and response length per run", _svg(fig))
+
+
+def holdout_forecast(result: dict[str, Any]) -> Figure | None:
+    """The held-out largest size: forecast with its 95% band against the measured points."""
+    if not result or "held_out" not in result:
+        return None
+    title = f"Forecast of the held-out size N = {size_label(result['held_out'])}"
+    if not result.get("ok"):
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(6.4, 1.2))
+        ax.axis("off")
+        ax.text(0.01, 0.5, "no forecast: the fit did not converge", va="center")
+        return Figure(title, _svg(fig), f"{result.get('law')} fit: {result.get('message')}")
+    return _forecast_figure(title, [result], result["x"], f"{result['law']} fitted on the others")
+
+
+def prefix_forecasts(results: list[dict[str, Any]], x: str = "C") -> Figure | None:
+    """Each run's remainder forecast from its first points (log–log fit), band and truth."""
+    if not results:
+        return None
+    return _forecast_figure("Forecast of each run's remainder from its start", results, x, "prefix")
+
+
+def _forecast_figure(title: str, results: list[dict[str, Any]], x: str, label: str) -> Figure:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for color, r in zip(_colors(len(results)), results, strict=True):
+        name = f"N = {size_label(r['N'][0] if isinstance(r['N'], list) else r['N'])}"
+        if "prefix_X" in r:
+            ax.scatter(r["prefix_X"], r["prefix_L"], s=14, color=color, marker="s")
+        ax.fill_between(r["X"], r["lo"], r["hi"], color=color, alpha=0.2)
+        ax.plot(r["X"], r["L"], "--", color=color, lw=1.2)
+        ax.scatter(r["X"], r["truth"], s=12, color=color, label=f"{name}: MAE {r['mae']:.3f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel({"C": "compute C (FLOPs)", "D": "data D (prompts seen)"}.get(x, x))
+    ax.set_ylabel("test loss L")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.25)
+    caption = f"Dashed: forecast ({label}); shaded: 95% prediction band; dots: measured" + (
+        "; squares: the points fitted." if label == "prefix" else "."
+    )
+    return Figure(title, _svg(fig), caption)
+
+
+def best_size(fit: dict[str, Any] | None, budgets: np.ndarray) -> Figure | None:
+    """The size `plan` picks at each compute budget, with its predicted L."""
+    from rlscale.plan import plan
+
+    law, _ = _fit_state(fit)
+    if law is None or fit is None or fit.get("x") != "C":
+        return None
+    picks = [plan(law, float(b)) for b in budgets]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.step(budgets, [p.best_N for p in picks], where="mid", color="C0", label="best size")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("compute budget C (FLOPs)")
+    ax.set_ylabel("best N among the fitted sizes")
+    twin = ax.twinx()
+    best_L = [min(c.L for c in p.candidates) for p in picks]
+    twin.plot(budgets, best_L, ":", color="C3", label="its predicted L")
+    twin.set_ylabel("predicted L at the best size")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="upper left", fontsize=7)
+    twin.legend(loc="upper right", fontsize=7)
+    return Figure(
+        "Best size for a compute budget (plan)", _svg(fig), f"From {_describe(fit, 'C')}."
+    )

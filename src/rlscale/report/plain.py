@@ -44,42 +44,29 @@ def _interval(ci: Sequence[float | None] | None) -> str:
     return f"[{fmt(lo)}, {fmt(hi)}]"
 
 
+RUN_COLUMNS = (
+    ("run", "run"),
+    ("N", "N"),
+    ("τ", "tau"),
+    ("seed", "seed"),
+    ("state", "state"),
+    ("steps", "steps"),
+    ("L start", "L_start"),
+    ("L final", "L_final"),
+    ("C (paper FLOPs)", "flops_paper"),
+    ("total FLOPs", "flops_total"),
+    ("wall s", "wall_s"),
+)
+
+
 def study_tables(
     summary: dict[str, Any], runs: list[dict[str, Any]], fits: dict[str, Any]
 ) -> list[Table]:
     tables = [
         Table(
             "Runs",
-            (
-                "run",
-                "N",
-                "τ",
-                "seed",
-                "state",
-                "steps",
-                "L start",
-                "L final",
-                "C (FLOPs)",
-                "wall s",
-            ),
-            [
-                tuple(
-                    fmt(r.get(k))
-                    for k in (
-                        "run",
-                        "N",
-                        "tau",
-                        "seed",
-                        "state",
-                        "steps",
-                        "L_start",
-                        "L_final",
-                        "flops_paper",
-                        "wall_s",
-                    )
-                )
-                for r in runs
-            ],
+            tuple(title for title, _ in RUN_COLUMNS),
+            [tuple(fmt(r.get(key)) for _, key in RUN_COLUMNS) for r in runs],
         ),
         Table(
             "Per size: curve shape and slope",
