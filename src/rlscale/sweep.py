@@ -100,12 +100,15 @@ def prepare(run: RunSpec, folder: Path) -> None:
     write_json_file(folder / "grpo.json", run.grpo.to_dict())
 
 
-def outcome(run: RunSpec, returncode: int, seconds: float, folder: Path) -> Outcome:
-    """Done, or failed with the end of the run's log kept in `error.json`."""
+def outcome(
+    run: RunSpec, returncode: int, seconds: float, folder: Path, cause: str = ""
+) -> Outcome:
+    """Done, or failed with the end of the run's log (or `cause`) kept in `error.json`."""
     if returncode == 0 and run_state(folder) == "done":
         return Outcome(run.name, "done", seconds)
     log = folder / "train.log"
     tail = log.read_text(errors="replace")[-ERROR_TAIL:] if log.exists() else ""
+    tail = f"{tail}\n{cause}" if cause else tail
     last = tail.strip().splitlines()[-1] if tail.strip() else ""
     write_json_file(folder / "error.json", {"exit_code": returncode, "output_tail": tail})
     return Outcome(run.name, "failed", seconds, f"exit code {returncode}: {last}")
@@ -151,7 +154,8 @@ def _in_study_order(spec: StudySpec, outcomes: list[Outcome]) -> list[Outcome]:
 
 
 def _spawn(args: list[str], folder: Path, threads: int) -> subprocess.Popen[bytes]:
-    log = open(folder / "train.log", "wb")  # noqa: SIM115 - the child keeps it; closed on exit
+    # Appended: a resumed or retried run keeps the log of its earlier attempts.
+    log = open(folder / "train.log", "ab")  # noqa: SIM115 - the child keeps it; closed on exit
     return subprocess.Popen(
         [sys.executable, *args],
         stdout=log,
@@ -211,8 +215,11 @@ def run_ray(
                 on_tick()
             for ref in ready:
                 run, folder = waiting.pop(ref)
-                returncode, seconds = ray.get(ref)
-                outcomes.append(outcome(run, returncode, seconds, folder))
+                try:
+                    returncode, seconds = ray.get(ref)
+                    outcomes.append(outcome(run, returncode, seconds, folder))
+                except Exception as exc:  # the task or its worker died: this run failed
+                    outcomes.append(outcome(run, -1, 0.0, folder, f"ray task failed: {exc}"))
                 if on_change is not None:
                     on_change(run.name, outcomes[-1].state)
     finally:

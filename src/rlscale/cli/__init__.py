@@ -41,6 +41,7 @@ def _register() -> None:
     from rlscale.cli import (
         data,
         fit,
+        ingest,
         models,
         plan,
         predict,
@@ -62,6 +63,7 @@ def _register() -> None:
     app.add_typer(data.data_app, name="data")
     app.add_typer(models.models_app, name="models")
     app.add_typer(study.study_app, name="study")
+    app.add_typer(ingest.ingest_app, name="ingest")
 
 
 _register()
