@@ -314,7 +314,7 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     (`report.html`, self-contained; `report.md` with `report_files/`) into `root`; returns what
     `analysis.json` holds, with the fits."""
     from rlscale import analysis
-    from rlscale.report.build import from_study, render_html, render_markdown
+    from rlscale.report.build import ReportInput, render_html, render_markdown
     from rlscale.store import load_study_records
 
     records = load_study_records(root, [r.name for r in spec.runs()])
@@ -326,7 +326,7 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     summary = analysis.study_summary(table, records, fits, spec.reuse_model)
     runs = run_rows(spec, root)
     write_json_file(root / "analysis.json", {"study": spec.name, "runs": runs} | summary)
-    report = from_study(root)
+    report = ReportInput(f"rlscale study: {spec.name}", table, fits, records, summary, runs)
     (root / "report.md").write_text(render_markdown(report, root / "report_files"))
     (root / "report.html").write_text(render_html(report))
     return {"study": spec.name, "runs": runs, "fits": fits} | summary

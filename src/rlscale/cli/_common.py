@@ -29,6 +29,26 @@ def stderr() -> Console:
     return Console(stderr=True)
 
 
+def step_progress(label: str) -> Any:
+    """A rich progress display on stderr: label, steps done of total, bar, info text, ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(label),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        console=stderr(),
+    )
+
+
 class Session:
     """What the root command parsed for the command now running (one CLI call per process)."""
 

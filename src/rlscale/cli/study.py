@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from rlscale.cli._common import fmt, handles_errors, stderr, stdout, write_json
+from rlscale.cli._common import fmt, handles_errors, stderr, stdout, step_progress, write_json
 from rlscale.errors import InputError, RlscaleError
 
 study_app = typer.Typer(
@@ -140,24 +140,9 @@ class _RunBars:
     """One rich bar per run (step of steps, reward, last L, ETA) fed from the runs' records."""
 
     def __init__(self, study: Any, root: Path) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
         from rlscale.sweep import run_dir, run_state
 
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            console=stderr(),
-        )
+        self.progress = step_progress("{task.description}")
         self.folders = {r.name: run_dir(root, r) for r in study.runs()}
         self.tasks = {
             r.name: self.progress.add_task(r.name, total=r.grpo.steps, info="waiting")

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from rlscale.cli._common import fmt, handles_errors, stderr, stdout, write_json
+from rlscale.cli._common import fmt, handles_errors, stdout, step_progress, write_json
 from rlscale.errors import InputError
 
 DEFAULT_HOLDOUT_PROBLEMS = 512
@@ -142,22 +142,7 @@ class _StepBar:
     """A rich progress bar over steps: reward, last holdout L, tokens/s, ETA."""
 
     def __init__(self, steps: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("step"),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            console=stderr(),
-        )
+        self.progress = step_progress("step")
         self.task = self.progress.add_task("train", total=steps, info="")
         self.last_L: float | None = None
 

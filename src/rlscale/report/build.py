@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,13 @@ class ReportInput:
     records: pd.DataFrame = field(default_factory=pd.DataFrame)  # StepRecords, when known
     summary: dict[str, Any] | None = None  # a study's analysis (analysis.study_summary)
     runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @cached_property
+    def forecasts(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The held-out-size and prefix forecasts, made once for the figures and the table."""
+        if "C" not in self.table or self.table.empty:
+            return {}, []
+        return analysis.holdout_forecast(self.table), analysis.prefix_forecasts(self.table)
 
 
 def from_study(folder: Path) -> ReportInput:
@@ -94,8 +102,8 @@ def make_figures(inp: ReportInput) -> list[fig.Figure]:
         fig.loss_curves(inp.table, "C", by_x["C"], inp.fits.get("loglinear-C")),
         fig.loss_curves(inp.table, "D", by_x["D"], inp.fits.get("loglinear-D")),
         fig.k_of_size(per_size, paper_c),
-        fig.holdout_forecast(analysis.holdout_forecast(inp.table)) if "C" in inp.table else None,
-        fig.prefix_forecasts(analysis.prefix_forecasts(inp.table)) if "C" in inp.table else None,
+        fig.holdout_forecast(inp.forecasts[0]),
+        fig.prefix_forecasts(inp.forecasts[1]),
         fig.best_size(planning, _budgets(inp.table)) if "C" in inp.table else None,
         fig.reuse_curves(reuse),
         fig.run_metrics(inp.records),
@@ -122,19 +130,18 @@ def tables(inp: ReportInput) -> list[Table]:
     if inp.summary is None and inp.fits:
         out.append(fit_table(inp.fits, {}))
     if "C" in inp.table and not inp.table.empty:
-        out.append(forecast_table(inp.table))
+        out.append(forecast_table(*inp.forecasts))
     return out
 
 
-def forecast_table(table: pd.DataFrame) -> Table:
+def forecast_table(held: dict[str, Any], prefixes: list[dict[str, Any]]) -> Table:
     """Errors of the held-out-size forecast and of each run's prefix forecast."""
     rows = []
-    held = analysis.holdout_forecast(table)
     if held.get("ok"):
         rows.append(_forecast_row(f"held-out N={held['held_out']:g} ({held['law']})", held))
     elif "held_out" in held:
         rows.append((f"held-out N={held['held_out']:g}", "—", "—", "—", str(held["message"])))
-    for r in analysis.prefix_forecasts(table):
+    for r in prefixes:
         rows.append(_forecast_row(f"{r['run']} from {r['prefix_points']} points", r))
     return Table(
         "Forecast errors",
