@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -95,3 +101,34 @@ def warm_model(tmp_path_factory: pytest.TempPathFactory) -> WarmModel:
         rows = [{"id": p.id, "prompt": p.prompt, "answer": p.answer} for p in problems]
         (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return WarmModel(root / "model", root / "train.jsonl", root / "holdout.jsonl")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def local_ray_head(dashboard: bool) -> Iterator[tuple[str, str]]:
+    """A real Ray head on 127.0.0.1 with 2 CPUs: (GCS address, dashboard URL or ""); stopped
+    and its temp dir removed after. The dashboard serves Ray's job submission API."""
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a limit
+    port, web = free_port(), free_port()
+    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
+    start = [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
+    start += ["--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp}", "--disable-usage-stats"]
+    if dashboard:
+        start += ["--include-dashboard=true", "--dashboard-host=127.0.0.1"]
+        start += [f"--dashboard-port={web}"]
+    else:
+        start += ["--include-dashboard=false"]
+    subprocess.run(start, check=True, env=env, capture_output=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}", f"http://127.0.0.1:{web}" if dashboard else ""
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)

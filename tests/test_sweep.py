@@ -4,11 +4,6 @@ and does not stop the others."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +21,7 @@ from rlscale.sweep import (
     run_state,
     status_rows,
 )
-from tests.conftest import WarmModel
+from tests.conftest import WarmModel, local_ray_head
 
 GRPO = {
     "prompts_per_step": 4, "group_size": 4, "eval_every": 2, "checkpoint_every": 2,
@@ -76,30 +71,11 @@ def test_local_study_runs_skips_done_and_records_failures(
     assert run_state(tmp_path / "nothing") == "pending"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def ray_head() -> Iterator[str]:
-    """A real Ray head on 127.0.0.1 (2 CPUs), stopped after the test."""
-    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a limit
-    port = free_port()
-    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
-    start = [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
-    start += ["--num-cpus=2", "--num-gpus=0", "--include-dashboard=false"]
-    start += [f"--temp-dir={temp}", "--disable-usage-stats"]
-    subprocess.run(start, check=True, env=env, capture_output=True, timeout=180)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
+    """A real Ray head on 127.0.0.1 (2 CPUs, no dashboard), stopped after the test."""
+    with local_ray_head(dashboard=False) as (address, _):
+        yield address
 
 
 @pytest.mark.slow

@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlscale.engines.verl import VerlSettings, check_model, parse_settings, unsupported
 from rlscale.errors import InputError
 from rlscale.rl.config import GRPOConfig, load_config
+from rlscale.units import parse_number
 
-ENGINES = ("native",)
+ENGINES = ("native", "verl")
 EXECUTORS = ("local", "ray")
 KNOWN = {"name", "models", "train", "holdout", "evals", "grpo", "preset", "budget", "reuse"}
-KNOWN |= {"seeds", "engine", "executor", "device", "threads"}
+KNOWN |= {"seeds", "engine", "executor", "device", "threads", "verl", "sizes"}
 DEVICES = ("cpu", "cuda")
 
 
@@ -72,19 +74,25 @@ class StudySpec:
     executor: str = "local"
     device: str = "cpu"
     threads: int = 1  # torch threads per run: the local executor runs cores // threads at once
+    reuse_steps: int = 0  # steps of the reuse runs when they differ from budget.steps (0: same)
+    verl: VerlSettings = field(default_factory=VerlSettings)  # engine verl: cluster and knobs
+    sizes: dict[str, float] = field(default_factory=dict)  # N of models not on this disk
 
     def runs(self) -> list[RunSpec]:
-        """Every model × seed at τ = 1, plus the reuse model at each other τ, per seed."""
+        """Every model × seed at τ = 1, plus the reuse model at each other τ (and at τ = 1 too
+        when the reuse runs have their own step count), per seed."""
         out = []
         for seed in self.seeds:
             for model in self.models:
-                out.append(self._run(model, seed, 1))
+                out.append(self._run(model, seed, 1, self.steps))
             if self.reuse_model is not None:
-                out += [self._run(self.reuse_model, seed, tau) for tau in self.taus if tau != 1]
+                steps = self.reuse_steps or self.steps
+                taus = [t for t in self.taus if t != 1 or steps != self.steps]
+                out += [self._run(self.reuse_model, seed, tau, steps) for tau in taus]
         return out
 
-    def _run(self, model: str, seed: int, tau: int) -> RunSpec:
-        grpo = self.grpo.replace(seed=seed, tau=tau, steps=self.steps, max_flops=self.compute)
+    def _run(self, model: str, seed: int, tau: int, steps: int) -> RunSpec:
+        grpo = self.grpo.replace(seed=seed, tau=tau, steps=steps, max_flops=self.compute)
         return RunSpec(
             self.name,
             model,
@@ -100,6 +108,9 @@ class StudySpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+QWEN25_N = {"0.5B": 0.36e9, "1.5B": 1.31e9, "3B": 2.77e9, "7B": 6.53e9}
+QWEN25_N |= {"14B": 13.07e9, "32B": 31.0e9, "72B": 70.21e9}
 
 # Built-in studies on the micro ladder, as the mappings a study file would hold. `micro`: the
 # paper's study in miniature — four sizes (C- and D-fits), the data-reuse grid on micro-m —
@@ -134,6 +145,21 @@ PRESETS: dict[str, dict[str, Any]] = {
             "checkpoint_every": 1,
         },
         "reuse": {"taus": [1, 2], "model": "micro-s"},
+        "seeds": [0],
+    },
+    # arXiv:2509.25300 on verl: Qwen2.5 Base 0.5B–72B, one epoch of the curriculum-ordered
+    # 53,904-problem set (105 steps × 512 prompts), evaluated every step on the 500-problem
+    # holdout; data reuse on 7B for 100 steps. Give the data with --train and --holdout.
+    "paper": {
+        "name": "paper",
+        "engine": "verl",
+        "preset": "paper",
+        "models": [f"Qwen/Qwen2.5-{size}" for size in QWEN25_N],
+        # N: non-embedding parameters from the Qwen2.5 technical report (Table 1)
+        "sizes": {f"Qwen/Qwen2.5-{size}": n for size, n in QWEN25_N.items()},
+        "budget": {"steps": 105},
+        "grpo": {"eval_every": 1, "checkpoint_every": 10},
+        "reuse": {"taus": [1, 2, 5, 20, 25, 50, 100], "model": "Qwen/Qwen2.5-7B", "steps": 100},
         "seeds": [0],
     },
 }
@@ -185,7 +211,7 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
     steps, compute = _budget(data.get("budget"))
     grpo = _grpo(data.get("grpo") or {}, str(data.get("preset", "micro")))
     seeds = tuple(_int(s, f"seeds[{i}]") for i, s in enumerate(_as_list(data.get("seeds", [0]))))
-    taus, reuse_model = _reuse(data.get("reuse"), models)
+    taus, reuse_model, reuse_steps = _reuse(data.get("reuse"), models)
     evals = data.get("evals") or {}
     if not isinstance(evals, dict) or not all(isinstance(v, str) for v in evals.values()):
         raise InputError("evals: a mapping of name: data source")
@@ -205,7 +231,14 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         executor=_choice(data.get("executor", "local"), "executor", EXECUTORS),
         device=_choice(data.get("device", "cpu"), "device", DEVICES),
         threads=_positive_int(data.get("threads", 1), "threads"),
+        reuse_steps=reuse_steps,
+        verl=parse_settings(data.get("verl")),
+        sizes=_sizes(data.get("sizes")),
     )
+    if spec.engine == "verl":
+        _check_verl(spec)
+    elif "verl" in data:
+        raise InputError("verl: settings for engine verl; this study's engine is native")
     if len({r.key for r in spec.runs()}) != len(spec.runs()):
         raise InputError("seeds and reuse.taus give the same run twice; list each value once")
     return spec
@@ -246,18 +279,55 @@ def _grpo(section: Any, preset: str) -> GRPOConfig:
         raise InputError(f"grpo: {exc}") from None
 
 
-def _reuse(section: Any, models: list[str]) -> tuple[tuple[int, ...], str | None]:
+def _reuse(section: Any, models: list[str]) -> tuple[tuple[int, ...], str | None, int]:
     if section is None:
-        return (1,), None
-    if not isinstance(section, dict) or set(section) - {"taus", "model"}:
-        raise InputError("reuse: give `reuse: {taus: [1, 5, 25], model: NAME}`")
+        return (1,), None, 0
+    if not isinstance(section, dict) or set(section) - {"taus", "model", "steps"}:
+        raise InputError("reuse: give `reuse: {taus: [1, 5, 25], model: NAME[, steps: S]}`")
     taus = tuple(
         _positive_int(t, f"reuse.taus[{i}]") for i, t in enumerate(_as_list(section.get("taus")))
     )
     model = section.get("model", models[-1])
     if model not in models:
         raise InputError(f"reuse.model: {model!r} is not one of the study's models")
-    return taus or (1,), str(model)
+    steps = _positive_int(section["steps"], "reuse.steps") if "steps" in section else 0
+    return taus or (1,), str(model), steps
+
+
+def _sizes(section: Any) -> dict[str, float]:
+    """`sizes: {model: N}`: non-embedding parameters (7B, 6.53e9) of models not on this disk."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise InputError("sizes: a mapping of model: N, e.g. {Qwen/Qwen2.5-7B: 6.53e9}")
+    out = {}
+    for model, value in section.items():
+        where = f"sizes.{model}"
+        number = parse_number(value, where) if isinstance(value, str) else value
+        if isinstance(number, bool) or not isinstance(number, int | float) or not number > 0:
+            raise InputError(f"{where}: expected a parameter count > 0 such as 6.53e9")
+        out[str(model)] = float(number)
+    return out
+
+
+def _check_verl(spec: StudySpec) -> None:
+    """What a verl study needs before any file is written: real models, data, sizes, and GRPO
+    settings that verl can run."""
+    if spec.train is None or spec.holdout is None:
+        raise InputError(
+            "engine verl: give the training and held-out data (train: and holdout: in the "
+            "study, or --train and --holdout): verl parquet, JSONL or synth:…"
+        )
+    for model in spec.models:
+        check_model(model)
+        if model not in spec.sizes and not (Path(model) / "config.json").exists():
+            raise InputError(
+                f"sizes: {model} is not a local model directory, so its N cannot be counted; "
+                f"add it, e.g. sizes: {{{model}: 6.53e9}}"
+            )
+    problems = unsupported(spec.grpo.replace(max_flops=spec.compute))
+    if problems:
+        raise InputError("engine verl: " + "; ".join(problems))
 
 
 def _as_list(value: Any) -> list[Any]:

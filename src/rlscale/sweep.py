@@ -133,7 +133,8 @@ def run_local(
             folder = run_dir(root, run)
             prepare(run, folder)
             args = train_args(run, folder, spec.threads, spec.device)
-            running.append((run, _spawn(args, folder, spec.threads), time.perf_counter(), folder))
+            proc = spawn([sys.executable, *args], folder, thread_env(spec.threads))
+            running.append((run, proc, time.perf_counter(), folder))
             if on_change is not None:
                 on_change(run.name, "partial")
         time.sleep(0.2)
@@ -145,23 +146,19 @@ def run_local(
             outcomes.append(outcome(run, proc.returncode, time.perf_counter() - started, folder))
             if on_change is not None:
                 on_change(run.name, outcomes[-1].state)
-    return _in_study_order(spec, outcomes)
+    return in_study_order(spec, outcomes)
 
 
-def _in_study_order(spec: StudySpec, outcomes: list[Outcome]) -> list[Outcome]:
+def in_study_order(spec: StudySpec, outcomes: list[Outcome]) -> list[Outcome]:
     order = {r.name: i for i, r in enumerate(spec.runs())}
     return sorted(outcomes, key=lambda o: order[o.run])
 
 
-def _spawn(args: list[str], folder: Path, threads: int) -> subprocess.Popen[bytes]:
+def spawn(argv: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     # Appended: a resumed or retried run keeps the log of its earlier attempts.
     log = open(folder / "train.log", "ab")  # noqa: SIM115 - the child keeps it; closed on exit
     return subprocess.Popen(
-        [sys.executable, *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=thread_env(threads),
-        preexec_fn=_die_with_parent,
+        argv, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
     )
 
 
@@ -224,13 +221,13 @@ def run_ray(
                     on_change(run.name, outcomes[-1].state)
     finally:
         ray.shutdown()
-    return _in_study_order(spec, outcomes)
+    return in_study_order(spec, outcomes)
 
 
 def _ray_train(args: list[str], folder: str, threads: int) -> tuple[int, float]:
     """Inside a Ray worker: the run as a child process of the worker's own interpreter."""
     started = time.perf_counter()
-    proc = _spawn(args, Path(folder), threads)
+    proc = spawn([sys.executable, *args], Path(folder), thread_env(threads))
     return proc.wait(), time.perf_counter() - started
 
 
@@ -245,6 +242,8 @@ def execute(
     on_tick: OnTick | None = None,
 ) -> list[Outcome]:
     """Run the study's unfinished runs on the named executor."""
+    if spec.engine == "verl":
+        return _execute_verl(spec, root, executor, address, on_change, on_tick)
     if executor == "local":
         return run_local(spec, root, jobs, on_change, on_tick)
     if executor == "ray":
@@ -257,6 +256,36 @@ def execute(
     raise InputError(f"unknown executor {executor!r}; choose one of: local, ray")
 
 
+def _execute_verl(
+    spec: StudySpec,
+    root: Path,
+    executor: str,
+    address: str | None,
+    on_change: OnChange | None,
+    on_tick: OnTick | None,
+) -> list[Outcome]:
+    from rlscale.engines import verl_launch
+
+    if executor == "local":
+        return verl_launch.run_local(spec, root, on_change, on_tick)
+    if executor == "ray":
+        if not address:
+            raise InputError(
+                "engine verl on Ray needs --address http://HOST:8265, the dashboard of a running "
+                "Ray cluster (its job submission API); nothing is started for you"
+            )
+        return verl_launch.run_ray_jobs(spec, root, address, on_change, on_tick)
+    raise InputError(f"unknown executor {executor!r}; choose one of: local, ray")
+
+
+def sync_engine_logs(spec: StudySpec, root: Path) -> None:
+    """verl runs keep their own logs: turn them into the runs' StepRecords first."""
+    if spec.engine == "verl":
+        from rlscale.engines.verl_launch import sync
+
+        sync(spec, root)
+
+
 def status_rows(spec: StudySpec, root: Path) -> list[dict[str, object]]:
     """Each run's state, last logged step, last evaluated L and — for a running run with
     enough evaluated steps — the forecast of its final L from a fit of its prefix."""
@@ -265,6 +294,7 @@ def status_rows(spec: StudySpec, root: Path) -> list[dict[str, object]]:
     from rlscale.analysis import forecast_final
     from rlscale.store import read_records
 
+    sync_engine_logs(spec, root)
     rows: list[dict[str, object]] = []
     for run in spec.runs():
         folder = run_dir(root, run)
@@ -317,6 +347,7 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     from rlscale.report.build import ReportInput, render_html, render_markdown
     from rlscale.store import load_study_records
 
+    sync_engine_logs(spec, root)
     records = load_study_records(root, [r.name for r in spec.runs()])
     table = analysis.scaling_table(records)
     fits = analysis.fit_study(table, bootstrap=bootstrap)

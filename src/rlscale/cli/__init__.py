@@ -50,6 +50,7 @@ def _register() -> None:
         study,
         train,
         verify,
+        verl,
     )
 
     app.command("fit")(fit.fit_command)
@@ -64,6 +65,7 @@ def _register() -> None:
     app.add_typer(models.models_app, name="models")
     app.add_typer(study.study_app, name="study")
     app.add_typer(ingest.ingest_app, name="ingest")
+    app.add_typer(verl.verl_app, name="verl")
 
 
 _register()

@@ -14,11 +14,10 @@ import typer
 from rich.console import Console
 
 from rlscale.errors import InputError, RlscaleError
+from rlscale.units import parse_number as parse_number  # re-exported for the commands
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 
 
 def stdout() -> Console:
@@ -85,18 +84,6 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
-
-
-def parse_number(text: str, what: str) -> float:
-    """'72e9', '72B', '1.5M', '3e21' → float; a clear InputError otherwise."""
-    raw = text.strip()
-    scale = 1.0
-    if raw and raw[-1] in SUFFIXES:
-        raw, scale = raw[:-1], SUFFIXES[raw[-1]]
-    try:
-        return float(raw) * scale
-    except ValueError:
-        raise InputError(f"{what}: not a number: {text!r}") from None
 
 
 def parse_numbers(values: list[str] | None, what: str) -> list[float]:

@@ -24,23 +24,31 @@ STUDY_FILE = "study.json"  # the study's mapping, as given: what status and fit 
 def run_command(
     spec: Path | None = typer.Argument(None, help="A study file (YAML); or give --preset."),
     out: Path = typer.Option(..., help="The study folder (created; rerun it to resume)."),
-    preset: str = typer.Option("", help="A built-in study: micro, micro-quick."),
+    preset: str = typer.Option("", help="A built-in study: micro, micro-quick, paper (verl)."),
+    train: str = typer.Option("", help="Training data (replaces the study's train:)."),
+    holdout: str = typer.Option("", help="Held-out data (replaces the study's holdout:)."),
     executor: str = typer.Option("", help="local or ray (default: the study file's)."),
     address: str = typer.Option(
-        "", help="Ray head HOST:PORT for --executor ray (default: $RAY_ADDRESS)."
+        "",
+        help="Ray head HOST:PORT for --executor ray; engine verl: the dashboard, "
+        "http://HOST:8265 (default: $RAY_ADDRESS).",
     ),
     jobs: int = typer.Option(0, help="Local runs at once (default: cores // threads)."),
     bootstrap: int = typer.Option(0, help="Bootstrap resamples for the fits' intervals."),
+    emit: tuple[str, Path] | None = typer.Option(
+        None, help="engine verl: `--emit sbatch DIR` writes one Slurm script per run, runs none."
+    ),
 ) -> None:
     """Run every unfinished run, then fit the laws and write fits/, analysis.json, report.*."""
     from rlscale.store import exclusive, write_json_file
-    from rlscale.study import parse_study, preset_study, read_study_file
+    from rlscale.study import parse_study
     from rlscale.sweep import analyse_study, execute
 
-    if bool(preset) == (spec is not None):
-        raise InputError("give a study file or --preset NAME (micro, micro-quick), not both")
-    mapping = preset_study(preset) if preset else read_study_file(spec)  # type: ignore[arg-type]
+    mapping = study_mapping(spec, preset, train, holdout)
     study = parse_study(mapping)
+    if emit is not None:
+        _emit(study, mapping, out, emit)
+        return
     started = time.perf_counter()
     with exclusive(out, "study"):
         write_json_file(out / STUDY_FILE, {"study": mapping})
@@ -71,6 +79,33 @@ def run_command(
             f"{len(failed)} run(s) failed ({names}); see {out}/runs/<run>/error.json, "
             "fix the cause and run the same command again"
         )
+
+
+def study_mapping(spec: Path | None, preset: str, train: str, holdout: str) -> dict[str, Any]:
+    """A study file's or preset's mapping, with the data options applied."""
+    from rlscale.study import preset_study, read_study_file
+
+    if bool(preset) == (spec is not None):
+        raise InputError("give a study file or --preset NAME (micro, micro-quick, paper), not both")
+    mapping = preset_study(preset) if preset else read_study_file(spec)  # type: ignore[arg-type]
+    return mapping | ({"train": train} if train else {}) | ({"holdout": holdout} if holdout else {})
+
+
+def _emit(study: Any, mapping: dict[str, Any], out: Path, emit: tuple[str, Path]) -> None:
+    from rlscale.engines.verl_launch import emit_sbatch
+    from rlscale.store import exclusive, write_json_file
+
+    kind, directory = emit
+    if kind != "sbatch" or study.engine != "verl":
+        raise InputError("--emit sbatch DIR writes Slurm scripts for a study with engine: verl")
+    with exclusive(out, "study"):
+        write_json_file(out / STUDY_FILE, {"study": mapping})
+        scripts = emit_sbatch(study, out, directory)
+    stdout().print(
+        f"{len(scripts)} Slurm script(s) → {directory} (runs' data in {out}/runs); "
+        f"submit each with sbatch, then `rlscale study fit {out}`",
+        markup=False,
+    )
 
 
 @study_app.command("status")

@@ -194,11 +194,10 @@ def eval_command(
     """One-off held-out L = 1 − pass@1 (n samples a problem) and greedy L."""
     from dataclasses import asdict
 
-    from rlscale.data import load_problems
+    from rlscale.data import eval_subset, load_problems
     from rlscale.models.load import load_model
     from rlscale.rl.evaluate import evaluate
     from rlscale.rl.rollout import TorchSampler
-    from rlscale.rl.trainer import eval_subset
     from rlscale.verify import VerifierPool
 
     spec = data or default_sources(model, 1, seed)[1] or ""

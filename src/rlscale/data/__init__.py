@@ -1,7 +1,14 @@
 """Problems and their order: loaders, synthetic tasks, curriculum, data reuse. No torch here."""
 
 from rlscale.data.loaders import load_problems, read_problems
-from rlscale.data.order import curriculum_order, find_overlap, reuse_pool, reuse_subset
+from rlscale.data.order import (
+    curriculum_order,
+    eval_subset,
+    find_overlap,
+    prompt_sequence,
+    reuse_pool,
+    reuse_subset,
+)
 from rlscale.data.problem import DataError, Problem
 from rlscale.data.synthetic import TASKS, generate
 
@@ -10,9 +17,11 @@ __all__ = [
     "DataError",
     "Problem",
     "curriculum_order",
+    "eval_subset",
     "find_overlap",
     "generate",
     "load_problems",
+    "prompt_sequence",
     "read_problems",
     "reuse_pool",
     "reuse_subset",

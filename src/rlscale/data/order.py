@@ -84,3 +84,42 @@ def find_overlap(train: Sequence[Problem], holdout: Sequence[Problem]) -> list[t
     for p in holdout:
         by_text.setdefault(normalized_prompt(p.prompt), []).append(p.id)
     return [(p.id, h) for p in train for h in by_text.get(normalized_prompt(p.prompt), [])]
+
+
+def prompt_sequence(
+    problems: Sequence[Problem], total: int, tau: int, curriculum: bool, seed: int
+) -> list[Problem]:
+    """The `total` training prompts of a run (steps × prompts per step) in the order they are used.
+
+    τ > 1: the data-reuse design (a pool of total/τ problems spread over the curriculum, each seen
+    τ times). τ = 1 with more problems than the budget: the same spread, seen once. Fewer
+    problems than the budget: whole passes (epochs). Without curriculum each pass is shuffled.
+    """
+    if not problems:
+        raise InputError("the training set is empty")
+    if tau > 1 or len(problems) >= total:
+        sequence = reuse_subset(problems, total, tau, seed=seed)
+        pool = len(sequence) if tau == 1 else total // tau
+        return sequence if curriculum else _shuffled_passes(sequence[:pool], total, seed)
+    ordered = curriculum_order(problems) if curriculum else list(problems)
+    if not curriculum:
+        return _shuffled_passes(ordered, total, seed)
+    return (ordered * math.ceil(total / len(ordered)))[:total]
+
+
+def _shuffled_passes(pool: Sequence[Problem], total: int, seed: int) -> list[Problem]:
+    out: list[Problem] = []
+    rng = random.Random(seed)
+    while len(out) < total:
+        chunk = list(pool)
+        rng.shuffle(chunk)
+        out += chunk
+    return out[:total]
+
+
+def eval_subset(problems: Sequence[Problem], limit: int, seed: int) -> list[Problem]:
+    """At most `limit` problems (0: all), a seeded sample kept in file order."""
+    if limit == 0 or len(problems) <= limit:
+        return list(problems)
+    keep = sorted(random.Random(seed).sample(range(len(problems)), limit))
+    return [problems[i] for i in keep]

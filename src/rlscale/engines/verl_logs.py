@@ -125,8 +125,8 @@ def _merge(items: Iterable[tuple[int, dict[str, float]]]) -> Steps:
     return steps
 
 
-def holdout_source(steps: Steps, wanted: str | None) -> tuple[str, str]:
-    """(source, metric key) of the held-out validation score used for L."""
+def validation_sources(steps: Steps) -> dict[str, str]:
+    """Each validation source in the log → the metric key of its mean@1 score."""
     found: dict[str, str] = {}
     for metrics in steps.values():
         for key in metrics:
@@ -134,6 +134,12 @@ def holdout_source(steps: Steps, wanted: str | None) -> tuple[str, str]:
                 match = pattern.match(key)
                 if match and match.group(1) not in found:
                     found[match.group(1)] = key
+    return found
+
+
+def holdout_source(steps: Steps, wanted: str | None) -> tuple[str, str]:
+    """(source, metric key) of the held-out validation score used for L."""
+    found = validation_sources(steps)
     if wanted is not None:
         if wanted not in found:
             raise InputError(
@@ -164,6 +170,7 @@ def to_records(
     if not steps:
         raise InputError("no steps found in the logs")
     source, key = holdout_source(steps, holdout)
+    others = {s: k for s, k in validation_sources(steps).items() if s != source}
     records, flops, tokens = [], 0.0, 0.0
     for step in sorted(steps):
         metrics = steps[step]
@@ -181,6 +188,7 @@ def to_records(
             "eval_L": 1.0 - metrics[key] if key in metrics else None,
         }
         record |= {col: metrics[name] for col, name in OPTIONAL.items() if name in metrics}
+        record |= {f"eval_L@{s}": 1.0 - metrics[k] for s, k in others.items() if k in metrics}
         records.append(record)
     return Ingested(records, _gaps(sorted(steps)), source, duplicates)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import random
 import shutil
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import torch
 
-from rlscale.data import Problem, curriculum_order, reuse_subset
+from rlscale.data import Problem, eval_subset, prompt_sequence
 from rlscale.errors import InputError, RlscaleError
 from rlscale.models.flops import grpo_step_flops, paper_compute
 from rlscale.models.load import count_params
@@ -64,41 +63,8 @@ class RunData:
 
 
 def training_sequence(problems: Sequence[Problem], cfg: GRPOConfig) -> list[Problem]:
-    """The `steps × prompts_per_step` prompts in the order they are used.
-
-    τ > 1: the data-reuse design (a pool of total/τ problems spread over the curriculum, each seen
-    τ times). τ = 1 with more problems than the budget: the same spread, seen once. Fewer
-    problems than the budget: whole passes (epochs). Without curriculum each pass is shuffled.
-    """
-    total = cfg.total_prompts
-    if not problems:
-        raise InputError("the training set is empty")
-    if cfg.tau > 1 or len(problems) >= total:
-        sequence = reuse_subset(problems, total, cfg.tau, seed=cfg.seed)
-        pool = len(sequence) if cfg.tau == 1 else total // cfg.tau
-        return sequence if cfg.curriculum else _shuffled_passes(sequence[:pool], total, cfg.seed)
-    ordered = curriculum_order(problems) if cfg.curriculum else list(problems)
-    if not cfg.curriculum:
-        return _shuffled_passes(ordered, total, cfg.seed)
-    return (ordered * math.ceil(total / len(ordered)))[:total]
-
-
-def _shuffled_passes(pool: Sequence[Problem], total: int, seed: int) -> list[Problem]:
-    out: list[Problem] = []
-    rng = random.Random(seed)
-    while len(out) < total:
-        chunk = list(pool)
-        rng.shuffle(chunk)
-        out += chunk
-    return out[:total]
-
-
-def eval_subset(problems: Sequence[Problem], limit: int, seed: int) -> list[Problem]:
-    """At most `limit` problems (0: all), a seeded sample kept in file order."""
-    if limit == 0 or len(problems) <= limit:
-        return list(problems)
-    keep = sorted(random.Random(seed).sample(range(len(problems)), limit))
-    return [problems[i] for i in keep]
+    """The `steps × prompts_per_step` prompts of a run in the order they are used."""
+    return prompt_sequence(problems, cfg.total_prompts, cfg.tau, cfg.curriculum, cfg.seed)
 
 
 def derived_seed(seed: int, step: int, purpose: str) -> int:

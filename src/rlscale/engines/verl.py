@@ -1,0 +1,403 @@
+"""A study's runs on verl: each run's data files, its `verl.trainer.main_ppo` command (Hydra
+overrides), its Slurm script, and its logs turned back into the run's `steps.jsonl`.
+
+A verl run folder (`OUT/runs/<run>/`) holds `train.parquet` (the run's whole training sequence —
+steps × prompts per step rows, the τ pool repeated in curriculum order — read once with
+`data.shuffle=False`, so verl sees exactly the order the native engine would), `holdout.parquet`
+and `eval-<name>.parquet` (verl's schema), `reward.py` (verl's custom reward → rlscale's
+verifier), `grpo.json`, `command.json`, verl's checkpoints under `verl_ckpt/` and one file-logger
+log per attempt under `verl-logs/` (verl's file logger truncates its file when a run restarts, so
+every attempt writes its own; ingestion merges them, the last value of a step winning). When an
+attempt ends, the logs become `steps.jsonl` (StepRecords) and, once every step is there,
+`summary.json`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlscale.errors import InputError
+
+if TYPE_CHECKING:
+    from rlscale.rl.config import GRPOConfig
+    from rlscale.study import RunSpec
+
+ENTRYPOINT = ("python3", "-m", "verl.trainer.main_ppo")
+LOG_DIR = "verl-logs"
+HOLDOUT_SOURCE = "holdout"  # the holdout's data_source: L is its val-core/holdout/acc/mean@1
+REWARD_SHIM = (
+    '"""verl\'s custom reward for this run (written by rlscale): answers are checked by\n'
+    'rlscale\'s verifier in killable, memory-capped worker processes."""\n\n'
+    "from rlscale.engines.verl_reward import compute_score  # noqa: F401\n"
+)
+KNOWN = {"nodes", "gpus_per_node", "rollout", "tensor_parallel", "gpu_memory_utilization"}
+KNOWN |= {"max_prompt_length", "entrypoint", "overrides", "env", "sbatch"}
+_PLAIN = re.compile(r"^[A-Za-z0-9_./@:+\-]+$")
+
+
+@dataclass(frozen=True)
+class VerlSettings:
+    """The `verl:` section of a study: the cluster shape and verl-only knobs (not part of run
+    keys: they change where and how fast a run trains, not what it computes)."""
+
+    nodes: int = 1
+    gpus_per_node: int = 8
+    rollout: str = "vllm"
+    tensor_parallel: int = 1
+    gpu_memory_utilization: float = 0.6
+    max_prompt_length: int = 2048
+    entrypoint: tuple[str, ...] = ENTRYPOINT
+    overrides: tuple[str, ...] = ()  # extra Hydra overrides, appended as given
+    env: dict[str, str] = field(default_factory=dict)
+    sbatch: tuple[str, ...] = ()  # extra `#SBATCH` options, e.g. "--partition=gpu"
+
+
+def parse_settings(section: Any) -> VerlSettings:
+    """The `verl:` mapping, validated; errors name the field (`verl.nodes: …`)."""
+    if section is None:
+        return VerlSettings()
+    if not isinstance(section, dict):
+        raise InputError("verl: a mapping such as {nodes: 1, gpus_per_node: 8}")
+    unknown = sorted(set(section) - KNOWN)
+    if unknown:
+        raise InputError(f"verl: unknown field(s) {', '.join(unknown)}; known: {sorted(KNOWN)}")
+    values: dict[str, Any] = {}
+    for name in ("nodes", "gpus_per_node", "tensor_parallel", "max_prompt_length"):
+        if name in section:
+            value = section[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"verl.{name}: expected an integer >= 1, got {value!r}")
+            values[name] = value
+    if "gpu_memory_utilization" in section:
+        value = section["gpu_memory_utilization"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise InputError(f"verl.gpu_memory_utilization: expected (0, 1], got {value!r}")
+        values["gpu_memory_utilization"] = float(value)
+    if "rollout" in section:
+        values["rollout"] = _text(section["rollout"], "verl.rollout")
+    if "entrypoint" in section:
+        entry = section["entrypoint"]
+        parts = shlex.split(entry) if isinstance(entry, str) else entry
+        values["entrypoint"] = tuple(_texts(parts, "verl.entrypoint"))
+        if not values["entrypoint"]:
+            raise InputError(
+                "verl.entrypoint: give the command, e.g. python3 -m verl.trainer.main_ppo"
+            )
+    for name in ("overrides", "sbatch"):
+        if name in section:
+            values[name] = tuple(_texts(section[name], f"verl.{name}"))
+    if "env" in section:
+        env = section["env"]
+        if not isinstance(env, dict):
+            raise InputError("verl.env: a mapping of NAME: value")
+        values["env"] = {str(k): _text(str(v), f"verl.env.{k}") for k, v in env.items()}
+    return VerlSettings(**values)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{where}: expected text, got {value!r}")
+    return value
+
+
+def _texts(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list | tuple):
+        raise InputError(f"{where}: expected a list of strings")
+    return [_text(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def unsupported(grpo: GRPOConfig) -> list[str]:
+    """The run's GRPO settings verl's `main_ppo` cannot honour, each with its fix."""
+    problems = []
+    if grpo.drop_uniform_groups:
+        problems.append(
+            "grpo.drop_uniform_groups: verl's GRPO keeps all-equal groups; set it to false"
+        )
+    if grpo.stop:
+        problems.append("grpo.stop: verl's rollout has no stop strings; leave it empty")
+    if grpo.eval_greedy:
+        problems.append("grpo.eval_greedy: verl evaluates one way per run; set it to false")
+    if grpo.max_flops:
+        problems.append(
+            "budget.compute: verl cannot stop at a FLOPs budget; give budget.steps only"
+        )
+    return problems
+
+
+def check_model(model: str) -> None:
+    from rlscale.models.ladder import RUNGS
+
+    if model in RUNGS:
+        raise InputError(
+            f"models: {model} (the micro ladder) trains on the native engine; engine verl "
+            "takes Hugging Face model ids or directories, such as Qwen/Qwen2.5-7B"
+        )
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a verl run's inputs and outputs live (absolute paths)."""
+
+    folder: Path
+
+    @property
+    def train(self) -> Path:
+        return self.folder / "train.parquet"
+
+    @property
+    def holdout(self) -> Path:
+        return self.folder / "holdout.parquet"
+
+    def eval(self, name: str) -> Path:
+        return self.folder / f"eval-{name}.parquet"
+
+    @property
+    def reward(self) -> Path:
+        return self.folder / "reward.py"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder / "verl_ckpt"
+
+    @property
+    def logs(self) -> Path:
+        return self.folder / LOG_DIR
+
+
+def write_run_data(run: RunSpec, folder: Path) -> RunFiles:
+    """The run's training sequence, holdout and extra eval sets as verl parquet files, and its
+    reward shim. The holdout and eval sets are the same seeded subsets the native engine uses."""
+    import pandas as pd
+
+    from rlscale.data import eval_subset, load_problems, prompt_sequence
+
+    g = run.grpo
+    files = RunFiles(folder.resolve())
+    folder.mkdir(parents=True, exist_ok=True)
+    if run.train is None or run.holdout is None:
+        raise InputError("engine verl: give the study train: and holdout: data")
+    sequence = prompt_sequence(
+        load_problems(run.train), g.total_prompts, g.tau, g.curriculum, g.seed
+    )
+    sets = {files.train: ("train", sequence)}
+    sets[files.holdout] = (
+        HOLDOUT_SOURCE,
+        eval_subset(load_problems(run.holdout), g.eval_problems, g.seed),
+    )
+    for name, source in run.evals.items():
+        sets[files.eval(name)] = (name, eval_subset(load_problems(source), g.eval_problems, g.seed))
+    for path, (data_source, problems) in sets.items():
+        rows = [verl_row(p, data_source, i) for i, p in enumerate(problems)]
+        pd.DataFrame(rows).to_parquet(path, index=False)
+    files.reward.write_text(REWARD_SHIM)
+    return files
+
+
+def verl_row(problem: Any, data_source: str, index: int) -> dict[str, Any]:
+    """One problem in verl's RL dataset schema."""
+    return {
+        "data_source": data_source,
+        "prompt": [{"role": "user", "content": problem.prompt}],
+        "ability": "math",
+        "reward_model": {"style": "rule", "ground_truth": problem.answer},
+        "extra_info": {
+            "index": index,
+            "id": problem.id,
+            "source": problem.source,
+            "difficulty": problem.difficulty,
+        },
+    }
+
+
+def hydra_overrides(run: RunSpec, settings: VerlSettings, files: RunFiles) -> list[str]:
+    """`key=value` overrides for `verl.trainer.main_ppo` that run this RunSpec."""
+    g = run.grpo
+    values: dict[str, Any] = {
+        "algorithm.adv_estimator": "grpo",
+        "algorithm.use_kl_in_reward": False,
+        "algorithm.norm_adv_by_std_in_grpo": g.std_normalize,
+        "data.train_files": [files.train],
+        "data.val_files": [files.holdout, *(files.eval(n) for n in run.evals)],
+        "data.train_batch_size": g.prompts_per_step,
+        "data.max_prompt_length": settings.max_prompt_length,
+        "data.max_response_length": g.max_new_tokens,
+        "data.shuffle": False,  # the file is already in the run's order
+        "data.filter_overlong_prompts": False,  # nothing dropped silently: too long is an error
+        "data.truncation": "error",
+        "actor_rollout_ref.model.path": run.model,
+        "actor_rollout_ref.actor.optim.lr": g.lr,
+        "actor_rollout_ref.actor.optim.betas": list(g.betas),
+        "actor_rollout_ref.actor.optim.weight_decay": g.weight_decay,
+        "actor_rollout_ref.actor.optim.lr_warmup_steps": g.warmup_steps,
+        "actor_rollout_ref.actor.optim.clip_grad": g.grad_clip,
+        "actor_rollout_ref.actor.grad_clip": g.grad_clip,
+        "actor_rollout_ref.actor.ppo_mini_batch_size": g.prompts_per_step // g.mini_batches,
+        "actor_rollout_ref.actor.ppo_epochs": g.updates_per_batch,
+        "actor_rollout_ref.actor.use_kl_loss": g.kl_coef > 0,
+        "actor_rollout_ref.actor.kl_loss_coef": g.kl_coef,
+        "actor_rollout_ref.actor.kl_loss_type": {"k3": "low_var_kl", "k1": "kl"}[g.kl_estimator],
+        "actor_rollout_ref.actor.clip_ratio_low": g.clip_low,
+        "actor_rollout_ref.actor.clip_ratio_high": g.clip_high,
+        "actor_rollout_ref.actor.loss_agg_mode": {
+            "token-mean": "token-mean",
+            "seq-mean": "seq-mean-token-mean",
+        }[g.aggregation],
+        "actor_rollout_ref.actor.entropy_coeff": 0,
+        "actor_rollout_ref.rollout.name": settings.rollout,
+        "actor_rollout_ref.rollout.n": g.group_size,
+        "actor_rollout_ref.rollout.temperature": g.temperature,
+        "actor_rollout_ref.rollout.top_p": g.top_p,
+        "actor_rollout_ref.rollout.seed": g.seed,
+        "actor_rollout_ref.rollout.tensor_model_parallel_size": settings.tensor_parallel,
+        "actor_rollout_ref.rollout.gpu_memory_utilization": settings.gpu_memory_utilization,
+        "actor_rollout_ref.rollout.val_kwargs.n": g.eval_samples,
+        "actor_rollout_ref.rollout.val_kwargs.temperature": g.eval_temperature,
+        "actor_rollout_ref.rollout.val_kwargs.do_sample": g.eval_temperature > 0,
+        "reward.custom_reward_function.path": files.reward,
+        "reward.custom_reward_function.name": "compute_score",
+        "trainer.project_name": f"rlscale-{run.study}",
+        "trainer.experiment_name": run.name,
+        "trainer.logger": ["console", "file"],
+        "trainer.val_before_train": True,  # step 0: L before training
+        "trainer.test_freq": g.eval_every,
+        "trainer.save_freq": g.checkpoint_every,
+        "trainer.max_actor_ckpt_to_keep": g.keep_checkpoints,
+        "trainer.total_epochs": 1,
+        "trainer.total_training_steps": g.steps,
+        "trainer.resume_mode": "auto",
+        "trainer.default_local_dir": files.checkpoints,
+        "trainer.nnodes": settings.nodes,
+        "trainer.n_gpus_per_node": settings.gpus_per_node,
+        "trainer.critic_warmup": 0,
+        "hydra.run.dir": files.folder / "hydra",
+    }
+    return [f"{key}={hydra_value(value)}" for key, value in values.items()] + list(
+        settings.overrides
+    )
+
+
+def hydra_value(value: Any) -> str:
+    """A value in Hydra's override grammar: lists in brackets, text quoted unless plain."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    if _PLAIN.match(text):
+        return text
+    if "'" in text or "\\" in text:
+        raise InputError(f"{text!r}: quotes and backslashes cannot go into a verl override")
+    return f"'{text}'"
+
+
+def command(run: RunSpec, settings: VerlSettings, files: RunFiles) -> list[str]:
+    return [*settings.entrypoint, *hydra_overrides(run, settings, files)]
+
+
+def attempt_log(files: RunFiles) -> Path:
+    """A new file-logger path for one attempt; names sort in time order."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    return files.logs / f"{stamp}-{time.time_ns() % 10**9:09d}.jsonl"
+
+
+def run_env(settings: VerlSettings, log: Path | str) -> dict[str, str]:
+    """Environment for one attempt: the file logger's path, and the study's variables."""
+    return {"VERL_FILE_LOGGER_PATH": str(log), "HYDRA_FULL_ERROR": "1"} | settings.env
+
+
+def sbatch_script(run: RunSpec, settings: VerlSettings, files: RunFiles) -> str:
+    """A Slurm batch script for the run: `sbatch` it (requeued or resubmitted, it resumes from
+    verl's last checkpoint and logs the new attempt to a file of its own)."""
+    log_dir = shlex.quote(str(files.logs))
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={run.name}",
+        f"#SBATCH --nodes={settings.nodes}",
+        "#SBATCH --ntasks-per-node=1",
+        f"#SBATCH --gpus-per-node={settings.gpus_per_node}",
+        f"#SBATCH --output={files.folder}/slurm-%j.out",
+        *(f"#SBATCH {option}" for option in settings.sbatch),
+        "set -euo pipefail",
+        f"# rlscale study {run.study}, run {run.name} (model {run.model}, seed {run.seed}, "
+        f"tau {run.tau})",
+        f"mkdir -p {log_dir}",
+        f'export VERL_FILE_LOGGER_PATH={log_dir}/"$(date -u +%Y%m%dT%H%M%S)-$SLURM_JOB_ID.jsonl"',
+        "export HYDRA_FULL_ERROR=1",
+        *(f"export {k}={shlex.quote(v)}" for k, v in settings.env.items()),
+    ]
+    if settings.nodes > 1:
+        lines.append(
+            "# multi-node: start a Ray cluster across the allocation first (verl's "
+            "docs/start/multinode), then run the command on the head node"
+        )
+    overrides = (shlex.quote(o) for o in hydra_overrides(run, settings, files))
+    body = " \\\n    ".join([shlex.join(settings.entrypoint), *overrides])
+    return "\n".join(lines) + "\n" + body + "\n"
+
+
+def model_size(model: str, sizes: dict[str, float]) -> float:
+    """N (non-embedding parameters) of a verl run's model: the study's `sizes`, else counted
+    from the model directory's config.json (no weights loaded)."""
+    if model in sizes:
+        return sizes[model]
+    if (Path(model) / "config.json").exists():
+        from rlscale.models.load import model_info
+
+        return float(model_info(model)["N"])
+    raise InputError(
+        f"sizes: {model} is not a local directory, so its N cannot be counted; "
+        f"give it in the study, e.g. sizes: {{{model}: 6.53e9}}"
+    )
+
+
+def collect(run: RunSpec, folder: Path, n: float) -> tuple[list[dict[str, Any]], bool]:
+    """The run's StepRecords from all its attempts' logs, and whether every step is there."""
+    from rlscale.engines.verl_logs import read_log, to_records
+
+    logs = sorted((folder / LOG_DIR).glob("*.jsonl"))
+    steps = [read_log(p) for p in logs]
+    if not any(steps):
+        return [], False
+    ingested = to_records(steps, n, run.grpo.prompts_per_step, run.name, HOLDOUT_SOURCE)
+    g = run.grpo
+    identity = {"model": run.model, "seed": run.seed, "tau": run.tau}
+    identity["unique_prompts"] = min(g.total_prompts, g.total_prompts // g.tau)
+    records = [r | identity for r in ingested.records]
+    complete = not ingested.gaps and records[-1]["step"] >= g.steps and records[0]["step"] == 0
+    return records, complete
+
+
+def publish(run: RunSpec, folder: Path, n: float) -> bool:
+    """Write the run's `steps.jsonl` from its logs, and `summary.json` once it is complete."""
+    from rlscale.store import STEPS_FILE, rewrite_records, write_json_file
+
+    records, complete = collect(run, folder, n)
+    if not records:
+        return False
+    rewrite_records(folder / STEPS_FILE, records)
+    if complete:
+        write_json_file(folder / "summary.json", summary(records))
+    return complete
+
+
+def summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    evaluated = [r for r in records if r.get("eval_L") is not None]
+    end = records[-1]
+    return {
+        "run": end["run"],
+        "model": end["model"],
+        "N": end["N"],
+        "steps": end["step"],
+        "L_start": evaluated[0]["eval_L"] if evaluated else None,
+        "L_final": evaluated[-1]["eval_L"] if evaluated else None,
+        "flops_paper": end["flops_paper_cum"],
+        "tokens": end["tokens_cum"],
+        "engine": "verl",
+    }

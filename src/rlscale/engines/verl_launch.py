@@ -1,0 +1,226 @@
+"""Launching a study's verl runs: as local processes (one at a time: a verl run takes the whole
+node), as Ray jobs through the job submission API, or as Slurm scripts to `sbatch` yourself.
+
+Each attempt's output is appended to the run's `train.log`; when it ends, its file-logger logs
+become the run's `steps.jsonl` and — once every step is there — `summary.json`, so the run store,
+`rlscale study status|fit` and the report treat a verl run like a native one. A Ray job's id is
+kept in the run's `ray_job.json`: a study started again while its jobs still run follows them
+instead of submitting them twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlscale.engines.verl import (
+    LOG_DIR,
+    RunFiles,
+    attempt_log,
+    command,
+    model_size,
+    publish,
+    run_env,
+    sbatch_script,
+    write_run_data,
+)
+from rlscale.errors import InputError
+from rlscale.store import write_json_file
+from rlscale.study import RunSpec, StudySpec
+
+if TYPE_CHECKING:
+    from rlscale.sweep import OnChange, OnTick, Outcome
+
+JOB_FILE = "ray_job.json"
+POLL_S = 1.0
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+def prepare_run(spec: StudySpec, run: RunSpec, folder: Path) -> RunFiles:
+    """The run's folder: settings, data files, reward shim and `command.json` (argv)."""
+    from rlscale.sweep import prepare
+
+    prepare(run, folder)
+    files = write_run_data(run, folder)
+    write_json_file(folder / "command.json", {"argv": command(run, spec.verl, files)})
+    return files
+
+
+def sync(spec: StudySpec, root: Path, runs: list[RunSpec] | None = None) -> None:
+    """Refresh `steps.jsonl` (and `summary.json` when complete) from the runs' verl logs, e.g.
+    of runs launched by hand from `rlscale verl commands`; a log with no validation yet is
+    left for later."""
+    from rlscale.sweep import run_dir
+
+    for run in spec.runs() if runs is None else runs:
+        folder = run_dir(root, run)
+        if any((folder / LOG_DIR).glob("*.jsonl")):
+            try:
+                publish(run, folder, model_size(run.model, spec.sizes))
+            except InputError:
+                continue
+
+
+def finish(spec: StudySpec, run: RunSpec, folder: Path, code: int, seconds: float) -> Outcome:
+    """The attempt's Outcome after its logs were ingested."""
+    from rlscale.sweep import outcome
+
+    try:
+        complete = publish(run, folder, model_size(run.model, spec.sizes))
+    except InputError as exc:
+        return outcome(run, code or 1, seconds, folder, f"its verl log cannot be read: {exc}")
+    if code == 0 and not complete:
+        cause = f"verl exited without logging every step 0..{run.grpo.steps} (see verl-logs/)"
+        return outcome(run, 1, seconds, folder, cause)
+    return outcome(run, code, seconds, folder)
+
+
+def run_local(
+    spec: StudySpec,
+    root: Path,
+    on_change: OnChange | None = None,
+    on_tick: OnTick | None = None,
+) -> list[Outcome]:
+    """Each unfinished run as a local verl process, one after another."""
+    from rlscale.sweep import Outcome, in_study_order, pending_runs, run_dir, spawn
+
+    todo = pending_runs(spec, root)
+    outcomes = [Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
+    for run in todo:
+        folder = run_dir(root, run)
+        files = prepare_run(spec, run, folder)
+        files.logs.mkdir(exist_ok=True)
+        env = run_env(spec.verl, attempt_log(files))
+        started = time.perf_counter()
+        proc = spawn(command(run, spec.verl, files), folder, dict(os.environ) | env)
+        if on_change is not None:
+            on_change(run.name, "partial")
+        while proc.poll() is None:
+            time.sleep(POLL_S)
+            _tick(spec, run, folder, on_tick)
+        outcomes.append(finish(spec, run, folder, proc.returncode, time.perf_counter() - started))
+        if on_change is not None:
+            on_change(run.name, outcomes[-1].state)
+    return in_study_order(spec, outcomes)
+
+
+def _tick(spec: StudySpec, run: RunSpec, folder: Path, on_tick: OnTick | None) -> None:
+    sync(spec, folder.parent.parent, [run])  # live steps for the bars and status
+    if on_tick is not None:
+        on_tick()
+
+
+def run_ray_jobs(
+    spec: StudySpec,
+    root: Path,
+    address: str,
+    on_change: OnChange | None = None,
+    on_tick: OnTick | None = None,
+) -> list[Outcome]:
+    """Each unfinished run as a Ray job on the cluster whose dashboard is at `address`
+    (http://HOST:8265); the run store must be on a filesystem the cluster shares."""
+    from ray.job_submission import JobSubmissionClient
+
+    from rlscale.sweep import Outcome, in_study_order, pending_runs, run_dir
+
+    client = JobSubmissionClient(_http(address))
+    todo = pending_runs(spec, root)
+    outcomes = [Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
+    jobs: dict[str, tuple[RunSpec, Path, float]] = {}
+    for run in todo:
+        folder = run_dir(root, run)
+        job = _running_job(client, folder) or _submit(client, spec, run, folder)
+        jobs[job] = (run, folder, time.perf_counter())
+        if on_change is not None:
+            on_change(run.name, "partial")
+    while jobs:
+        time.sleep(POLL_S)
+        for job, (run, folder, started) in list(jobs.items()):
+            status = str(client.get_job_status(job).value)
+            if status not in TERMINAL:
+                _tick(spec, run, folder, None)
+                continue
+            del jobs[job]
+            with open(folder / "train.log", "a") as log:
+                log.write(client.get_job_logs(job))
+            code = 0 if status == "SUCCEEDED" else 1
+            outcomes.append(finish(spec, run, folder, code, time.perf_counter() - started))
+            if on_change is not None:
+                on_change(run.name, outcomes[-1].state)
+        if on_tick is not None:
+            on_tick()
+    return in_study_order(spec, outcomes)
+
+
+def _http(address: str) -> str:
+    return address if "://" in address else f"http://{address}"
+
+
+def _running_job(client: Any, folder: Path) -> str | None:
+    """The run's Ray job from an earlier study process, if it is still pending or running."""
+    path = folder / JOB_FILE
+    if not path.exists():
+        return None
+    job = str(json.loads(path.read_text())["submission_id"])
+    try:
+        status = str(client.get_job_status(job).value)
+    except Exception:  # unknown to this cluster (e.g. a new head): submit again
+        return None
+    return None if status in TERMINAL else job
+
+
+def _submit(client: Any, spec: StudySpec, run: RunSpec, folder: Path) -> str:
+    files = prepare_run(spec, run, folder)
+    files.logs.mkdir(exist_ok=True)
+    argv = command(run, spec.verl, files)
+    job = client.submit_job(
+        entrypoint=shlex.join(argv),
+        submission_id=f"{run.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}",
+        runtime_env={"env_vars": run_env(spec.verl, attempt_log(files))},
+        metadata={"rlscale_study": spec.name, "rlscale_run": run.name},
+    )
+    write_json_file(folder / JOB_FILE, {"submission_id": job, "argv": argv})
+    return str(job)
+
+
+def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
+    """One Slurm script per unfinished run in `directory` (the runs' data files are written
+    into the study folder); `sbatch` them, then `rlscale study fit` the folder."""
+    from rlscale.sweep import pending_runs, run_dir
+
+    directory.mkdir(parents=True, exist_ok=True)
+    scripts = []
+    for run in pending_runs(spec, root):
+        folder = run_dir(root, run)
+        files = prepare_run(spec, run, folder)
+        files.logs.mkdir(exist_ok=True)
+        path = directory / f"{run.name}.sbatch"
+        path.write_text(sbatch_script(run, spec.verl, files))
+        path.chmod(0o755)
+        scripts.append(path)
+    return scripts
+
+
+def printed_command(spec: StudySpec, run: RunSpec, files: RunFiles) -> str:
+    """The run's command as one shell line (the log file named at launch time)."""
+    log = shlex.quote(str(files.logs)) + '/"$(date -u +%Y%m%dT%H%M%S).jsonl"'
+    env = {k: shlex.quote(v) for k, v in run_env(spec.verl, "").items()}
+    env["VERL_FILE_LOGGER_PATH"] = log
+    prefix = " ".join(f"{k}={v}" for k, v in env.items())
+    return f"mkdir -p {shlex.quote(str(files.logs))} && {prefix} " + shlex.join(
+        command(run, spec.verl, files)
+    )
+
+
+def write_command_lines(spec: StudySpec, root: Path) -> list[tuple[RunSpec, str]]:
+    """Every run's data files in the study folder, and its command line."""
+    from rlscale.sweep import run_dir
+
+    return [
+        (run, printed_command(spec, run, prepare_run(spec, run, run_dir(root, run))))
+        for run in spec.runs()
+    ]
