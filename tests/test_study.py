@@ -82,3 +82,20 @@ def test_load_study_names_the_file(tmp_path: Path) -> None:
     path.write_text("models: [micro-xs]\nbudget: {steps: 5}\n")
     spec = load_study(path)
     assert spec.name == "study" and [r.model for r in spec.runs()] == ["micro-xs"]
+
+
+def test_reuse_runs_with_their_own_step_count_include_tau_one() -> None:
+    from rlscale.sweep import reuse_runs
+
+    study = {
+        "models": ["micro-xs", "micro-s"],
+        "budget": {"steps": 6},
+        "reuse": {"taus": [1, 3], "model": "micro-s", "steps": 4},
+    }
+    spec = parse_study(study)
+    runs = [(r.model, r.tau, r.grpo.steps) for r in spec.runs()]
+    assert runs == [("micro-xs", 1, 6), ("micro-s", 1, 6), ("micro-s", 1, 4), ("micro-s", 3, 4)]
+    assert reuse_runs(spec) == [r.name for r in spec.runs()[2:]]
+    same = parse_study(study | {"reuse": {"taus": [1, 3], "model": "micro-s"}})
+    assert [(r.tau, r.grpo.steps) for r in same.runs()] == [(1, 6), (1, 6), (3, 6)]
+    assert reuse_runs(same) == [same.runs()[1].name, same.runs()[2].name]

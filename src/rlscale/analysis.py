@@ -124,9 +124,14 @@ def equal_compute(table: pd.DataFrame, points: int = 6) -> list[dict[str, Any]]:
     return out
 
 
-def reuse_curves(records: pd.DataFrame, model: str) -> dict[str, dict[str, Any]]:
-    """The reuse model's curves per τ: L against step (mean over seeds) and the final L."""
+def reuse_curves(
+    records: pd.DataFrame, model: str, runs: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The reuse model's curves per τ: L against step (mean over seeds) and the final L; `runs`
+    limits them to the reuse runs (when these have a step count of their own)."""
     rows = records[(records["model"] == model) & records["eval_L"].notna()]
+    if runs is not None:
+        rows = rows[rows["run"].isin(runs)]
     out: dict[str, dict[str, Any]] = {}
     for tau in sorted(rows["tau"].unique()):
         part = rows[rows["tau"] == tau]
@@ -171,6 +176,7 @@ def study_summary(
     records: pd.DataFrame,
     fits: dict[str, dict[str, Any]],
     reuse_model: str | None,
+    reuse_runs: list[str] | None = None,
 ) -> dict[str, Any]:
     """What a study found: per-size curve shapes and slopes, the C-fit's globals, equal-compute
     losses and the reuse curves (the figures printed at the end of `rlscale study run`)."""
@@ -193,7 +199,7 @@ def study_summary(
         "k_rises_with_N": {name: k_rises_with_N(fits.get(name, {})) for name in fits},
         "paper_C": _paper_globals(paper_c),
         "equal_compute": equal_compute(table),
-        "reuse": reuse_curves(records, reuse_model) if reuse_model else {},
+        "reuse": reuse_curves(records, reuse_model, reuse_runs) if reuse_model else {},
     }
 
 

@@ -339,6 +339,12 @@ def run_rows(spec: StudySpec, root: Path) -> list[dict[str, object]]:
     return rows
 
 
+def reuse_runs(spec: StudySpec) -> list[str]:
+    """The runs of the data-reuse grid (the τ = 1 one included)."""
+    steps = spec.reuse_steps or spec.steps
+    return [r.name for r in spec.runs() if r.model == spec.reuse_model and r.grpo.steps == steps]
+
+
 def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, object]:
     """Fit the study's laws and write `fits/<law>-<x>.json`, `analysis.json` and the report
     (`report.html`, self-contained; `report.md` with `report_files/`) into `root`; returns what
@@ -354,7 +360,7 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     (root / "fits").mkdir(exist_ok=True)
     for name, result in fits.items():
         write_json_file(root / "fits" / f"{name}.json", result)
-    summary = analysis.study_summary(table, records, fits, spec.reuse_model)
+    summary = analysis.study_summary(table, records, fits, spec.reuse_model, reuse_runs(spec))
     runs = run_rows(spec, root)
     write_json_file(root / "analysis.json", {"study": spec.name, "runs": runs} | summary)
     report = ReportInput(f"rlscale study: {spec.name}", table, fits, records, summary, runs)

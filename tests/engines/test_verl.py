@@ -66,7 +66,10 @@ def test_commands_parquet_files_and_sbatch_scripts(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["verl", "commands", str(spec_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.output.count("python3 -m verl.trainer.main_ppo") == 2
+    lines = [line for line in result.output.splitlines() if line.startswith("mkdir -p")]
+    assert len(lines) == 2 and all("python3 -m verl.trainer.main_ppo" in line for line in lines)
+    for line in lines:
+        subprocess.run(["bash", "-n", "-c", line], check=True)  # a valid shell line
     result = CliRunner().invoke(
         app, ["verl", "commands", str(spec_file), "--out", str(out), "--json", "-"]
     )

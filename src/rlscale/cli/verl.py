@@ -23,12 +23,11 @@ def commands_command(
 ) -> None:
     """Write each run's τ-subset parquet, holdout and reward shim; print its command."""
     from rlscale.cli.study import STUDY_FILE, study_mapping
-    from rlscale.engines.verl import RunFiles, command, run_env
-    from rlscale.engines.verl_launch import write_command_lines
+    from rlscale.engines.verl import command, run_env
+    from rlscale.engines.verl_launch import printed_command, write_run_inputs
     from rlscale.errors import InputError
     from rlscale.store import exclusive, write_json_file
     from rlscale.study import parse_study
-    from rlscale.sweep import run_dir
 
     mapping = study_mapping(spec, preset, train, holdout)
     study = parse_study(mapping)
@@ -36,19 +35,22 @@ def commands_command(
         raise InputError("this study's engine is native; set engine: verl for verl commands")
     with exclusive(out, "study"):
         write_json_file(out / STUDY_FILE, {"study": mapping})
-        lines = write_command_lines(study, out)
+        runs = write_run_inputs(study, out)
     if json_out:
-        rows = []
-        for run, _ in lines:
-            files = RunFiles(run_dir(out, run).resolve())
-            argv = command(run, study.verl, files)
-            env = run_env(study.verl, str(files.logs / "<attempt>.jsonl"))
-            rows.append({"run": run.name, "folder": str(files.folder), "argv": argv, "env": env})
+        rows = [
+            {
+                "run": run.name,
+                "folder": str(files.folder),
+                "argv": command(run, study.verl, files),
+                "env": run_env(study.verl, str(files.logs / "<attempt>.jsonl")),
+            }
+            for run, files in runs
+        ]
         write_json(rows, json_out)
         return
     console = stdout()
-    for run, line in lines:
+    for run, files in runs:
         console.print(
             f"# {run.name}  (model {run.model}, seed {run.seed}, τ {run.tau})", markup=False
         )
-        console.print(line, markup=False, soft_wrap=True)
+        console.print(printed_command(study, run, files), markup=False, soft_wrap=True)

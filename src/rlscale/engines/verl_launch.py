@@ -216,11 +216,8 @@ def printed_command(spec: StudySpec, run: RunSpec, files: RunFiles) -> str:
     )
 
 
-def write_command_lines(spec: StudySpec, root: Path) -> list[tuple[RunSpec, str]]:
-    """Every run's data files in the study folder, and its command line."""
+def write_run_inputs(spec: StudySpec, root: Path) -> list[tuple[RunSpec, RunFiles]]:
+    """Every run's data files, reward shim and command.json in the study folder."""
     from rlscale.sweep import run_dir
 
-    return [
-        (run, printed_command(spec, run, prepare_run(spec, run, run_dir(root, run))))
-        for run in spec.runs()
-    ]
+    return [(run, prepare_run(spec, run, run_dir(root, run))) for run in spec.runs()]
