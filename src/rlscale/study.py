@@ -325,6 +325,9 @@ def _check_verl(spec: StudySpec) -> None:
                 f"sizes: {model} is not a local model directory, so its N cannot be counted; "
                 f"add it, e.g. sizes: {{{model}: 6.53e9}}"
             )
+    strangers = sorted(set(spec.verl.per_model) - set(spec.models))
+    if strangers:
+        raise InputError(f"verl.models: {', '.join(strangers)} is not one of the study's models")
     problems = unsupported(spec.grpo.replace(max_flops=spec.compute))
     if problems:
         raise InputError("engine verl: " + "; ".join(problems))

@@ -62,7 +62,10 @@ def overrides(argv: list[str]) -> dict[str, str]:
 
 def test_commands_parquet_files_and_sbatch_scripts(tmp_path: Path) -> None:
     spec_file = tmp_path / "mini.yaml"
-    spec_file.write_text(yaml.safe_dump(study(verl={"gpus_per_node": 4, "sbatch": ["-p gpu"]})))
+    per_model = {"models": {str(MODEL): {"nodes": 2}}}  # one model's runs on two nodes
+    spec_file.write_text(
+        yaml.safe_dump(study(verl={"gpus_per_node": 4, "sbatch": ["-p gpu"]} | per_model))
+    )
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["verl", "commands", str(spec_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -88,6 +91,7 @@ def test_commands_parquet_files_and_sbatch_scripts(tmp_path: Path) -> None:
         assert o["trainer.total_training_steps"] == str(STEPS) and o["trainer.test_freq"] == "2"
         assert o["trainer.resume_mode"] == "auto" and o["trainer.logger"] == "[console,file]"
         assert o["trainer.experiment_name"] == run.name and o["trainer.n_gpus_per_node"] == "4"
+        assert o["trainer.nnodes"] == "2"
         assert o["data.train_files"] == f"[{folder / 'train.parquet'}]"
         assert row["env"]["VERL_FILE_LOGGER_PATH"].startswith(str(folder / "verl-logs"))
         check_run_files(run, folder)
@@ -100,6 +104,7 @@ def test_commands_parquet_files_and_sbatch_scripts(tmp_path: Path) -> None:
     for row, run in zip(rows, spec.runs(), strict=True):
         text = (scripts / f"{run.name}.sbatch").read_text()
         assert "#SBATCH --gpus-per-node=4" in text and "#SBATCH -p gpu" in text
+        assert "#SBATCH --nodes=2" in text and 'export RAY_ADDRESS="$head_ip:6379"' in text
         subprocess.run(["bash", "-n", str(scripts / f"{run.name}.sbatch")], check=True)
         body = text[text.index("python3 -m") :].replace("\\\n", " ")
         assert shlex.split(body) == row["argv"]
@@ -137,6 +142,8 @@ def check_run_files(run: Any, folder: Path) -> None:
         ({"budget": {"compute": 1e12, "steps": 4}}, "budget.compute"),
         ({"train": None}, "training and held-out data"),
         ({"verl": {"nodes": 0}}, "verl.nodes"),
+        ({"verl": {"models": {str(MODEL): {"gpus_per_node": 0}}}}, "verl.models.*gpus_per_node"),
+        ({"verl": {"models": {"other/model": {"nodes": 2}}}}, "other/model is not one of"),
     ],
 )
 def test_verl_studies_refuse_what_verl_cannot_run(change: dict[str, Any], message: str) -> None:

@@ -41,8 +41,10 @@ def commands_command(
             {
                 "run": run.name,
                 "folder": str(files.folder),
-                "argv": command(run, study.verl, files),
-                "env": run_env(study.verl, str(files.logs / "<attempt>.jsonl")),
+                "argv": command(run, study.verl.for_model(run.model), files),
+                "env": run_env(
+                    study.verl.for_model(run.model), str(files.logs / "<attempt>.jsonl")
+                ),
             }
             for run, files in runs
         ]

@@ -14,6 +14,7 @@ attempt ends, the logs become `steps.jsonl` (StepRecords) and, once every step i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import time
@@ -36,7 +37,7 @@ REWARD_SHIM = (
     "from rlscale.engines.verl_reward import compute_score  # noqa: F401\n"
 )
 KNOWN = {"nodes", "gpus_per_node", "rollout", "tensor_parallel", "gpu_memory_utilization"}
-KNOWN |= {"max_prompt_length", "entrypoint", "overrides", "env", "sbatch"}
+KNOWN |= {"max_prompt_length", "entrypoint", "overrides", "env", "sbatch", "models"}
 _PLAIN = re.compile(r"^[A-Za-z0-9_./@:+\-]+$")
 
 
@@ -55,48 +56,66 @@ class VerlSettings:
     overrides: tuple[str, ...] = ()  # extra Hydra overrides, appended as given
     env: dict[str, str] = field(default_factory=dict)
     sbatch: tuple[str, ...] = ()  # extra `#SBATCH` options, e.g. "--partition=gpu"
+    per_model: dict[str, dict[str, Any]] = field(default_factory=dict)  # validated field values
+
+    def for_model(self, model: str) -> VerlSettings:
+        """The settings of one model's runs: its `verl.models` entry replaces those fields."""
+        return dataclasses.replace(self, **self.per_model.get(model, {}), per_model={})
 
 
 def parse_settings(section: Any) -> VerlSettings:
-    """The `verl:` mapping, validated; errors name the field (`verl.nodes: …`)."""
+    """The `verl:` mapping, validated; errors name the field (`verl.nodes: …`). Its `models:`
+    maps a model to the fields that differ for its runs (a 72B run on more nodes)."""
     if section is None:
         return VerlSettings()
+    values = _values(section, "verl")
+    per_model = section.get("models") or {}
+    if not isinstance(per_model, dict):
+        raise InputError("verl.models: a mapping of model: {nodes: 4, …}")
+    for model, sub in per_model.items():
+        if isinstance(sub, dict) and "models" in sub:
+            raise InputError(f"verl.models.{model}: cannot hold models: itself")
+        values.setdefault("per_model", {})[str(model)] = _values(sub, f"verl.models.{model}")
+    return VerlSettings(**values)
+
+
+def _values(section: Any, where: str) -> dict[str, Any]:
     if not isinstance(section, dict):
-        raise InputError("verl: a mapping such as {nodes: 1, gpus_per_node: 8}")
+        raise InputError(f"{where}: a mapping such as {{nodes: 1, gpus_per_node: 8}}")
     unknown = sorted(set(section) - KNOWN)
     if unknown:
-        raise InputError(f"verl: unknown field(s) {', '.join(unknown)}; known: {sorted(KNOWN)}")
+        raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {sorted(KNOWN)}")
     values: dict[str, Any] = {}
     for name in ("nodes", "gpus_per_node", "tensor_parallel", "max_prompt_length"):
         if name in section:
             value = section[name]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"verl.{name}: expected an integer >= 1, got {value!r}")
+                raise InputError(f"{where}.{name}: expected an integer >= 1, got {value!r}")
             values[name] = value
     if "gpu_memory_utilization" in section:
         value = section["gpu_memory_utilization"]
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-            raise InputError(f"verl.gpu_memory_utilization: expected (0, 1], got {value!r}")
+            raise InputError(f"{where}.gpu_memory_utilization: expected (0, 1], got {value!r}")
         values["gpu_memory_utilization"] = float(value)
     if "rollout" in section:
-        values["rollout"] = _text(section["rollout"], "verl.rollout")
+        values["rollout"] = _text(section["rollout"], f"{where}.rollout")
     if "entrypoint" in section:
         entry = section["entrypoint"]
         parts = shlex.split(entry) if isinstance(entry, str) else entry
-        values["entrypoint"] = tuple(_texts(parts, "verl.entrypoint"))
+        values["entrypoint"] = tuple(_texts(parts, f"{where}.entrypoint"))
         if not values["entrypoint"]:
             raise InputError(
-                "verl.entrypoint: give the command, e.g. python3 -m verl.trainer.main_ppo"
+                f"{where}.entrypoint: give the command, e.g. python3 -m verl.trainer.main_ppo"
             )
     for name in ("overrides", "sbatch"):
         if name in section:
-            values[name] = tuple(_texts(section[name], f"verl.{name}"))
+            values[name] = tuple(_texts(section[name], f"{where}.{name}"))
     if "env" in section:
         env = section["env"]
         if not isinstance(env, dict):
-            raise InputError("verl.env: a mapping of NAME: value")
-        values["env"] = {str(k): _text(str(v), f"verl.env.{k}") for k, v in env.items()}
-    return VerlSettings(**values)
+            raise InputError(f"{where}.env: a mapping of NAME: value")
+        values["env"] = {str(k): _text(str(v), f"{where}.env.{k}") for k, v in env.items()}
+    return values
 
 
 def _text(value: Any, where: str) -> str:
@@ -333,13 +352,28 @@ def sbatch_script(run: RunSpec, settings: VerlSettings, files: RunFiles) -> str:
         *(f"export {k}={shlex.quote(v)}" for k, v in settings.env.items()),
     ]
     if settings.nodes > 1:
-        lines.append(
-            "# multi-node: start a Ray cluster across the allocation first (verl's "
-            "docs/start/multinode), then run the command on the head node"
-        )
+        lines += ray_on_slurm(settings.gpus_per_node)
     overrides = (shlex.quote(o) for o in hydra_overrides(run, settings, files))
     body = " \\\n    ".join([shlex.join(settings.entrypoint), *overrides])
     return "\n".join(lines) + "\n" + body + "\n"
+
+
+def ray_on_slurm(gpus: int) -> list[str]:
+    """Several nodes: a Ray head on the first node and a worker on each other one (one Slurm
+    task each, in the background), then verl on the head joins that cluster via RAY_ADDRESS."""
+    return [
+        'mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")',
+        'head_ip=$(srun -N1 -n1 -w "${nodes[0]}" hostname --ip-address | cut -d" " -f1)',
+        'srun -N1 -n1 -w "${nodes[0]}" ray start --head --node-ip-address="$head_ip" \\',
+        f"    --port=6379 --num-gpus={gpus} --block &",
+        "sleep 15",
+        'for node in "${nodes[@]:1}"; do',
+        f'    srun -N1 -n1 -w "$node" ray start --address="$head_ip:6379" --num-gpus={gpus} \\',
+        "        --block &",
+        "done",
+        "sleep 15",
+        'export RAY_ADDRESS="$head_ip:6379"',
+    ]
 
 
 def model_size(model: str, sizes: dict[str, float]) -> float:

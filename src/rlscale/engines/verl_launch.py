@@ -46,7 +46,9 @@ def prepare_run(spec: StudySpec, run: RunSpec, folder: Path) -> RunFiles:
 
     prepare(run, folder)
     files = write_run_data(run, folder)
-    write_json_file(folder / "command.json", {"argv": command(run, spec.verl, files)})
+    write_json_file(
+        folder / "command.json", {"argv": command(run, spec.verl.for_model(run.model), files)}
+    )
     return files
 
 
@@ -94,9 +96,11 @@ def run_local(
         folder = run_dir(root, run)
         files = prepare_run(spec, run, folder)
         files.logs.mkdir(exist_ok=True)
-        env = run_env(spec.verl, attempt_log(files))
+        env = run_env(spec.verl.for_model(run.model), attempt_log(files))
         started = time.perf_counter()
-        proc = spawn(command(run, spec.verl, files), folder, dict(os.environ) | env)
+        proc = spawn(
+            command(run, spec.verl.for_model(run.model), files), folder, dict(os.environ) | env
+        )
         if on_change is not None:
             on_change(run.name, "partial")
         while proc.poll() is None:
@@ -176,11 +180,11 @@ def _running_job(client: Any, folder: Path) -> str | None:
 def _submit(client: Any, spec: StudySpec, run: RunSpec, folder: Path) -> str:
     files = prepare_run(spec, run, folder)
     files.logs.mkdir(exist_ok=True)
-    argv = command(run, spec.verl, files)
+    argv = command(run, spec.verl.for_model(run.model), files)
     job = client.submit_job(
         entrypoint=shlex.join(argv),
         submission_id=f"{run.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}",
-        runtime_env={"env_vars": run_env(spec.verl, attempt_log(files))},
+        runtime_env={"env_vars": run_env(spec.verl.for_model(run.model), attempt_log(files))},
         metadata={"rlscale_study": spec.name, "rlscale_run": run.name},
     )
     write_json_file(folder / JOB_FILE, {"submission_id": job, "argv": argv})
@@ -199,7 +203,7 @@ def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
         files = prepare_run(spec, run, folder)
         files.logs.mkdir(exist_ok=True)
         path = directory / f"{run.name}.sbatch"
-        path.write_text(sbatch_script(run, spec.verl, files))
+        path.write_text(sbatch_script(run, spec.verl.for_model(run.model), files))
         path.chmod(0o755)
         scripts.append(path)
     return scripts
@@ -208,11 +212,11 @@ def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
 def printed_command(spec: StudySpec, run: RunSpec, files: RunFiles) -> str:
     """The run's command as one shell line (the log file named at launch time)."""
     log = shlex.quote(str(files.logs)) + '/"$(date -u +%Y%m%dT%H%M%S).jsonl"'
-    env = {k: shlex.quote(v) for k, v in run_env(spec.verl, "").items()}
+    env = {k: shlex.quote(v) for k, v in run_env(spec.verl.for_model(run.model), "").items()}
     env["VERL_FILE_LOGGER_PATH"] = log
     prefix = " ".join(f"{k}={v}" for k, v in env.items())
     return f"mkdir -p {shlex.quote(str(files.logs))} && {prefix} " + shlex.join(
-        command(run, spec.verl, files)
+        command(run, spec.verl.for_model(run.model), files)
     )
 
 
