@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -126,3 +126,26 @@ def exclusive(folder: Path, what: str = "run") -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Start and end of a run: L before and after, compute, wall time (columns an engine does
+    not log, such as verl's total FLOPs, are None)."""
+    evaluated = [r for r in records if r.get("eval_L") is not None]
+    first, last = evaluated[0], evaluated[-1]
+    end = records[-1]
+    return {
+        "run": end["run"],
+        "model": end["model"],
+        "N": end["N"],
+        "steps": end["step"],
+        "L_start": first["eval_L"],
+        "L_final": last["eval_L"],
+        "L_final_se": last.get("eval_L_se"),
+        "L_greedy_start": first.get("eval_L_greedy"),
+        "L_greedy_final": last.get("eval_L_greedy"),
+        "flops_paper": end["flops_paper_cum"],
+        "flops_total": end.get("flops_total_cum"),
+        "tokens": end["tokens_cum"],
+        "wall_s": end.get("wall_s"),
+    }

@@ -269,3 +269,14 @@ def test_verls_own_dataset_reads_the_run_files(tmp_path: Path) -> None:
     assert len(dataset) == STEPS * BATCH
     assert [dataset[i]["extra_info"]["id"] for i in range(len(dataset))] == [p.id for p in native]
     assert dataset[0]["reward_model"]["ground_truth"] == native[0].answer
+
+
+def test_the_readme_verl_study_is_a_valid_study() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("    engine: verl\n")
+    block = readme[start : readme.index("\n\n", start)]
+    mapping = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
+    spec = parse_study(mapping | {"train": TRAIN, "holdout": HOLDOUT})
+    assert spec.verl.for_model("Qwen/Qwen2.5-7B").nodes == 2
+    assert spec.verl.for_model("Qwen/Qwen2.5-0.5B").nodes == 1
+    assert spec.sizes["Qwen/Qwen2.5-7B"] == 6.53e9 and len(spec.runs()) == 5

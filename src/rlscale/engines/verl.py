@@ -404,34 +404,20 @@ def collect(run: RunSpec, folder: Path, n: float) -> tuple[list[dict[str, Any]],
     identity = {"model": run.model, "seed": run.seed, "tau": run.tau}
     identity["unique_prompts"] = min(g.total_prompts, g.total_prompts // g.tau)
     records = [r | identity for r in ingested.records]
-    complete = not ingested.gaps and records[-1]["step"] >= g.steps and records[0]["step"] == 0
+    first, last = records[0], records[-1]
+    complete = not ingested.gaps and first["step"] == 0 and last["step"] >= g.steps
+    complete = complete and first["eval_L"] is not None  # L before training
     return records, complete
 
 
 def publish(run: RunSpec, folder: Path, n: float) -> bool:
     """Write the run's `steps.jsonl` from its logs, and `summary.json` once it is complete."""
-    from rlscale.store import STEPS_FILE, rewrite_records, write_json_file
+    from rlscale.store import STEPS_FILE, rewrite_records, run_summary, write_json_file
 
     records, complete = collect(run, folder, n)
     if not records:
         return False
     rewrite_records(folder / STEPS_FILE, records)
     if complete:
-        write_json_file(folder / "summary.json", summary(records))
+        write_json_file(folder / "summary.json", run_summary(records) | {"engine": "verl"})
     return complete
-
-
-def summary(records: list[dict[str, Any]]) -> dict[str, Any]:
-    evaluated = [r for r in records if r.get("eval_L") is not None]
-    end = records[-1]
-    return {
-        "run": end["run"],
-        "model": end["model"],
-        "N": end["N"],
-        "steps": end["step"],
-        "L_start": evaluated[0]["eval_L"] if evaluated else None,
-        "L_final": evaluated[-1]["eval_L"] if evaluated else None,
-        "flops_paper": end["flops_paper_cum"],
-        "tokens": end["tokens_cum"],
-        "engine": "verl",
-    }

@@ -44,6 +44,7 @@ from rlscale.store import (
     STEPS_FILE,
     append_record,
     exclusive,
+    run_summary,
     truncate_records,
     write_json_file,
 )
@@ -434,28 +435,6 @@ def _eval_columns(result: EvalResult, name: str) -> dict[str, Any]:
         "eval_temperature": result.temperature,
         "eval_L_greedy": result.L_greedy,
         "eval_response_len": result.response_len_mean,
-    }
-
-
-def run_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Start and end of a run: L before and after, compute, wall time."""
-    evaluated = [r for r in records if r.get("eval_L") is not None]
-    first, last = evaluated[0], evaluated[-1]
-    end = records[-1]
-    return {
-        "run": end["run"],
-        "model": end["model"],
-        "N": end["N"],
-        "steps": end["step"],
-        "L_start": first["eval_L"],
-        "L_final": last["eval_L"],
-        "L_final_se": last.get("eval_L_se"),
-        "L_greedy_start": first.get("eval_L_greedy"),
-        "L_greedy_final": last.get("eval_L_greedy"),
-        "flops_paper": end["flops_paper_cum"],
-        "flops_total": end["flops_total_cum"],
-        "tokens": end["tokens_cum"],
-        "wall_s": end["wall_s"],
     }
 
 
