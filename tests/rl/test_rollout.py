@@ -10,6 +10,8 @@ import torch
 from rlscale.rl.rollout import (
     SamplingParams,
     TorchSampler,
+    grouped_logprobs_entropy,
+    response_logprobs,
     right_padded,
     scatter_logprobs,
     sequence_logprobs,
@@ -118,3 +120,32 @@ def test_right_padded_marks_response_targets() -> None:
     placed = scatter_logprobs(c, mask)
     expected = torch.tensor([[0, 0, -0.1, -0.2], [0, -0.3, 0, 0]])
     assert torch.allclose(placed, expected)
+
+
+def test_shared_prompt_scoring_equals_the_full_pass_in_value_and_gradient(tiny_lm: Any) -> None:
+    model, tok = tiny_lm
+    # prompts of different lengths (left-padded) and responses of different lengths, one of a
+    # single token, in groups of 3
+    out = TorchSampler(model, tok).sample(
+        encode(tok, PROMPTS), SamplingParams(n=3, temperature=0.7, max_new_tokens=12), seed=3
+    )
+    out[4] = type(out[4])(
+        out[4].prompt_ids, out[4].response_ids[:1], out[4].logprobs[:1], "", "stop"
+    )
+    params = list(model.parameters())
+    full, full_mask = sequence_logprobs(model, out, 0.7, tok.pad_token_id)
+    shared, mask, entropy = grouped_logprobs_entropy(model, out, 3, 0.7, tok.pad_token_id)
+    assert entropy is not None and entropy.shape == shared.shape
+    lengths = [len(c.response_ids) for c in out]
+    assert mask.sum(dim=1).tolist() == lengths and len(set(lengths)) > 2
+    for b, n in enumerate(lengths):
+        start = len(out[b].prompt_ids) - 1
+        assert torch.allclose(shared[b, :n], full[b, start : start + n], atol=1e-4, rtol=1e-5)
+    sampled = response_logprobs(out, shared)  # the sampler's own log-probs, in this layout
+    assert torch.allclose(sampled * mask, shared.detach() * mask, atol=1e-4, rtol=1e-5)
+    grads_full = torch.autograd.grad((full * full_mask).sum(), params)
+    grads_shared = torch.autograd.grad((shared * mask).sum(), params)
+    for a, b in zip(grads_full, grads_shared, strict=True):
+        assert float((a - b).norm()) <= 1e-4 * float(a.norm()) + 1e-7
+    with pytest.raises(ValueError, match="whole groups"):
+        grouped_logprobs_entropy(model, out[:4], 3)

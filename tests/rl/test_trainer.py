@@ -276,6 +276,10 @@ def test_gradient_accumulated_over_micro_batches_equals_one_pass(
         prompts = [encode_prompt(tok, p.prompt) for p in problems]
         batch = trainer.sampler.sample(prompts, SamplingParams(n=4, max_new_tokens=20), seed=3)
         adv = torch.linspace(-1.5, 1.5, len(batch))
+        parts = trainer._micro_batches(batch)  # whole groups: their prompt is scored once
+        assert sorted(i for p in parts for i in p) == list(range(len(batch)))
+        assert all(set(p) == {g + j for g in p[::4] for j in range(4)} for p in parts)
+        assert len(parts) == (1 if budget > 64 else 4)
         pg, kl, _, _ = trainer._optimizer_step(batch, adv, {}, (0,))
         grads.append(([p.grad.clone() for p in model.parameters()], pg, kl))
     (one, pg1, kl1), (many, pg2, kl2) = grads

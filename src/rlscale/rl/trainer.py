@@ -36,8 +36,9 @@ from rlscale.rl.rollout import (
     Sampler,
     SamplingParams,
     TorchSampler,
+    grouped_logprobs_entropy,
+    response_logprobs,
     scatter_logprobs,
-    sequence_logprobs,
     sequence_logprobs_entropy,
 )
 from rlscale.store import (
@@ -295,7 +296,8 @@ class GRPOTrainer:
         for chunk in (c for c in _split(groups, cfg.mini_batches) if c):
             rows = [g * G + j for g in chunk for j in range(G)]
             minis.append((rows, [completions[r] for r in rows]))
-            stats["tokens_scored"] += _tokens(minis[-1][1]) if self.reference is not None else 0
+            scored = self._computed_tokens(minis[-1][1]) if self.reference is not None else 0
+            stats["tokens_scored"] += scored
         fixed: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
         sums = [0.0, 0.0, 0.0, 0.0]
         self.model.train()
@@ -303,7 +305,7 @@ class GRPOTrainer:
             for rows, mini in minis:
                 figures = self._optimizer_step(mini, advantages[rows], fixed, tuple(rows))
                 sums = [a + b for a, b in zip(sums, figures, strict=True)]
-                stats["tokens_trained"] += _tokens(mini)
+                stats["tokens_trained"] += self._computed_tokens(mini)
         count = cfg.updates_per_batch * len(minis)
         names = ("loss_pg", "kl", "grad_norm")
         means = {k: v / count for k, v in zip(names, sums[:3], strict=True)}
@@ -321,7 +323,6 @@ class GRPOTrainer:
         weighted by its share of the mini-batch's tokens (token-mean) or sequences (seq-mean),
         so the result equals one pass over the whole mini-batch."""
         cfg = self.cfg
-        lengths = [len(c.prompt_ids) + len(c.response_ids) for c in mini]
         if cfg.aggregation == "token-mean":
             weights = [float(len(c.response_ids)) for c in mini]
         else:
@@ -329,16 +330,14 @@ class GRPOTrainer:
         total = sum(weights)
         self.optimizer.zero_grad(set_to_none=True)
         pg_sum = kl_sum = ent_sum = 0.0
-        for part in micro_batches(lengths, cfg.micro_batch_tokens):
+        for part in self._micro_batches(mini):
             batch = [mini[i] for i in part]
             share = sum(weights[i] for i in part) / total
             fixed_key = (*key, *part)
             first_pass = fixed_key not in fixed
-            logp, mask, entropy = sequence_logprobs_entropy(
-                self.model, batch, cfg.temperature, self.pad_id, entropy=first_pass
-            )
+            logp, mask, entropy = self._score(self.model, batch, entropy=first_pass)
             if first_pass:  # π_old and π_ref do not change between passes: build them once
-                old = scatter_logprobs(batch, logp)
+                old = self._place(batch, logp)
                 fixed[fixed_key] = (old, self._reference_logprobs(batch))
             if entropy is not None:  # the sampling policy's entropy, from the first pass
                 ent_sum += float((entropy * mask).sum() / mask.sum().clamp(min=1.0)) * share
@@ -369,8 +368,51 @@ class GRPOTrainer:
         if self.reference is None:
             return None
         with torch.no_grad():
-            logp, _ = sequence_logprobs(self.reference, batch, self.cfg.temperature, self.pad_id)
+            logp, _, _ = self._score(self.reference, batch, entropy=False)
         return logp
+
+    @property
+    def _shared_prompts(self) -> bool:
+        """Score each group's prompt once for its G responses (the same log-probs, measured
+        to cut the training pass by a third on the micro ladder); rows are then whole groups."""
+        return self.cfg.group_size > 1
+
+    def _score(
+        self, model: Any, batch: list[Completion], entropy: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(log-probs, response mask, entropy) of a micro-batch, in `_place`'s layout."""
+        cfg = self.cfg
+        if self._shared_prompts:
+            return grouped_logprobs_entropy(
+                model, batch, cfg.group_size, cfg.temperature, self.pad_id, entropy
+            )
+        return sequence_logprobs_entropy(model, batch, cfg.temperature, self.pad_id, entropy)
+
+    def _place(self, batch: list[Completion], like: torch.Tensor) -> torch.Tensor:
+        """The sampled log-probs (π_old) in the layout of `_score`."""
+        if self._shared_prompts:
+            return response_logprobs(batch, like)
+        return scatter_logprobs(batch, like)
+
+    def _computed_tokens(self, rows: Sequence[Completion]) -> int:
+        """Tokens a scoring pass runs through the model: a shared prompt counts once."""
+        if not self._shared_prompts:
+            return _tokens(rows)
+        prompts = sum(len(c.prompt_ids) for c in rows[:: self.cfg.group_size])
+        return prompts + sum(len(c.response_ids) for c in rows)
+
+    def _micro_batches(self, mini: list[Completion]) -> list[list[int]]:
+        """Row indices of each micro-batch: whole groups when prompts are shared."""
+        lengths = [len(c.prompt_ids) + len(c.response_ids) for c in mini]
+        budget = self.cfg.micro_batch_tokens
+        if not self._shared_prompts:
+            return micro_batches(lengths, budget)
+        G = self.cfg.group_size
+        longest = [max(lengths[g : g + G]) for g in range(0, len(mini), G)]
+        return [
+            [g * G + j for g in part for j in range(G)]
+            for part in micro_batches(longest, max(1, budget // G))
+        ]
 
     # --- evaluation and records ---------------------------------------------------------
 
