@@ -14,7 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlscale.engines.verl import VerlSettings, check_model, parse_settings, unsupported
+from rlscale.engines.verl import (
+    HOLDOUT_SOURCE,
+    VerlSettings,
+    check_model,
+    parse_settings,
+    unsupported,
+)
 from rlscale.errors import InputError
 from rlscale.rl.config import GRPOConfig, load_config
 from rlscale.units import parse_number
@@ -325,6 +331,9 @@ def _check_verl(spec: StudySpec) -> None:
                 f"sizes: {model} is not a local model directory, so its N cannot be counted; "
                 f"add it, e.g. sizes: {{{model}: 6.53e9}}"
             )
+    clashes = sorted(set(spec.evals) & {HOLDOUT_SOURCE, "train"})
+    if clashes:
+        raise InputError(f"evals: {', '.join(clashes)} names verl's own data sources; rename it")
     strangers = sorted(set(spec.verl.per_model) - set(spec.models))
     if strangers:
         raise InputError(f"verl.models: {', '.join(strangers)} is not one of the study's models")

@@ -142,6 +142,7 @@ def check_run_files(run: Any, folder: Path) -> None:
         ({"budget": {"compute": 1e12, "steps": 4}}, "budget.compute"),
         ({"train": None}, "training and held-out data"),
         ({"verl": {"nodes": 0}}, "verl.nodes"),
+        ({"evals": {"holdout": HOLDOUT}}, "evals: holdout names verl's own"),
         ({"verl": {"models": {str(MODEL): {"gpus_per_node": 0}}}}, "verl.models.*gpus_per_node"),
         ({"verl": {"models": {"other/model": {"nodes": 2}}}}, "other/model is not one of"),
     ],
