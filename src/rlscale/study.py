@@ -120,8 +120,8 @@ QWEN25_N |= {"14B": 13.07e9, "32B": 31.0e9, "72B": 70.21e9}
 
 # Built-in studies on the micro ladder, as the mappings a study file would hold. `micro`: the
 # paper's study in miniature — four sizes (C- and D-fits), the data-reuse grid on micro-m —
-# sized so both cores stay busy (one one-thread run per core) for about 20 minutes; `micro-quick`:
-# the same shape at the two smallest sizes and a few steps, for CI.
+# sized so both cores stay busy (one one-thread run per core) for about 13 minutes of runs;
+# `micro-quick`: the same shape at the two smallest sizes and a few steps, for CI.
 PRESETS: dict[str, dict[str, Any]] = {
     "micro": {
         "name": "micro",
