@@ -21,13 +21,13 @@ from typer.testing import CliRunner
 from rlscale.cli import app
 from rlscale.data import load_problems
 from rlscale.engines.verl import RunFiles, command, write_run_data
-from rlscale.errors import InputError
+from rlscale.errors import InputError, RlscaleError
 from rlscale.models.load import model_info
 from rlscale.rl.trainer import training_sequence
 from rlscale.store import read_records
 from rlscale.study import parse_study, preset_study
 from rlscale.sweep import analyse_study, execute, run_dir, run_state
-from tests.conftest import local_ray_head
+from tests.conftest import free_port, local_ray_head
 
 MODEL = Path(__file__).parents[2] / "src/rlscale/models/weights/micro-s"  # a local HF directory
 FAKE = Path(__file__).parent / "fake_verl.py"
@@ -228,6 +228,14 @@ def test_ray_job_submission_runs_a_two_run_verl_study(tmp_path: Path, ray_dashbo
         assert records[-1]["flops_paper_cum"] > 0 and records[0]["eval_L"] is not None
     assert {s for _, s in changes} == {"partial", "done"}
     assert [o.seconds for o in execute(spec, out, "ray", address=ray_dashboard)] == [0.0, 0.0]
+
+
+def test_an_unreachable_ray_dashboard_is_one_clear_error(tmp_path: Path) -> None:
+    spec = parse_study(study(executor="ray"))
+    port = free_port()  # nothing listens there
+    with pytest.raises(RlscaleError, match="cannot reach Ray's job API"):
+        execute(spec, tmp_path / "out", "ray", address=f"127.0.0.1:{port}")
+    assert not (tmp_path / "out" / "runs").exists()  # nothing prepared, nothing lost
 
 
 VERL = importlib.util.find_spec("verl") is not None

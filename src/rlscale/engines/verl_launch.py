@@ -28,7 +28,7 @@ from rlscale.engines.verl import (
     sbatch_script,
     write_run_data,
 )
-from rlscale.errors import InputError
+from rlscale.errors import InputError, RlscaleError
 from rlscale.store import write_json_file
 from rlscale.study import RunSpec, StudySpec
 
@@ -131,7 +131,13 @@ def run_ray_jobs(
 
     from rlscale.sweep import Outcome, in_study_order, pending_runs, run_dir
 
-    client = JobSubmissionClient(_http(address))
+    try:
+        client = JobSubmissionClient(_http(address))
+    except ConnectionError as exc:
+        raise RlscaleError(
+            f"cannot reach Ray's job API at {_http(address)} ({exc}); give the dashboard "
+            "address of a running cluster (ray start --head prints it, port 8265 by default)"
+        ) from None
     todo = pending_runs(spec, root)
     outcomes = [Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
     jobs: dict[str, tuple[RunSpec, Path, float]] = {}
