@@ -200,9 +200,15 @@ def write_run_data(run: RunSpec, folder: Path) -> RunFiles:
     folder.mkdir(parents=True, exist_ok=True)
     if run.train is None or run.holdout is None:
         raise InputError("engine verl: give the study train: and holdout: data")
-    sequence = prompt_sequence(
-        load_problems(run.train), g.total_prompts, g.tau, g.curriculum, g.seed
-    )
+    try:
+        sequence = prompt_sequence(
+            load_problems(run.train), g.total_prompts, g.tau, g.curriculum, g.seed
+        )
+    except InputError as exc:
+        raise InputError(
+            f"run {run.name} (τ {run.tau}, {g.steps} steps × {g.prompts_per_step} prompts) on "
+            f"{run.train}: {exc}; give more training problems or fewer steps"
+        ) from None
     sets = {files.train: ("train", sequence)}
     sets[files.holdout] = (
         HOLDOUT_SOURCE,
