@@ -15,6 +15,7 @@ attempt ends, the logs become `steps.jsonl` (StepRecords) and, once every step i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import shlex
 import time
@@ -388,13 +389,19 @@ def model_size(model: str, sizes: dict[str, float]) -> float:
     if model in sizes:
         return sizes[model]
     if (Path(model) / "config.json").exists():
-        from rlscale.models.load import model_info
-
-        return float(model_info(model)["N"])
+        return _counted_size(model)
     raise InputError(
         f"sizes: {model} is not a local directory, so its N cannot be counted; "
         f"give it in the study, e.g. sizes: {{{model}: 6.53e9}}"
     )
+
+
+@functools.cache
+def _counted_size(model: str) -> float:
+    """Counted once per process: a study's logs are synced every second while it runs."""
+    from rlscale.models.load import model_info
+
+    return float(model_info(model)["N"])
 
 
 def collect(run: RunSpec, folder: Path, n: float) -> tuple[list[dict[str, Any]], bool]:

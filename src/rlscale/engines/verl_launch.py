@@ -29,7 +29,7 @@ from rlscale.engines.verl import (
     write_run_data,
 )
 from rlscale.errors import InputError, RlscaleError
-from rlscale.store import write_json_file
+from rlscale.store import STEPS_FILE, write_json_file
 from rlscale.study import RunSpec, StudySpec
 
 if TYPE_CHECKING:
@@ -60,11 +60,18 @@ def sync(spec: StudySpec, root: Path, runs: list[RunSpec] | None = None) -> None
 
     for run in spec.runs() if runs is None else runs:
         folder = run_dir(root, run)
-        if any((folder / LOG_DIR).glob("*.jsonl")):
+        if _logs_changed(folder):
             try:
                 publish(run, folder, model_size(run.model, spec.sizes))
             except InputError:
                 continue
+
+
+def _logs_changed(folder: Path) -> bool:
+    """Whether a verl log was written after the run's steps.jsonl (or it has none yet)."""
+    logs = [p.stat().st_mtime_ns for p in (folder / LOG_DIR).glob("*.jsonl")]
+    steps = folder / STEPS_FILE
+    return bool(logs) and (not steps.exists() or max(logs) >= steps.stat().st_mtime_ns)
 
 
 def finish(spec: StudySpec, run: RunSpec, folder: Path, code: int, seconds: float) -> Outcome:

@@ -252,14 +252,12 @@ def _device(model: Any) -> torch.device:
 @contextmanager
 def _sampling_mode(model: Any, attention: str) -> Iterator[None]:
     """eval(), no grad and the given attention for the duration; the previous state after."""
-    was_training, before = model.training, model.config._attn_implementation
+    was_training = model.training
     model.eval()
-    model.config._attn_implementation = attention
     try:
-        with torch.no_grad():
+        with _attention(model, attention), torch.no_grad():
             yield
     finally:
-        model.config._attn_implementation = before
         model.train(was_training)
 
 
@@ -316,8 +314,10 @@ def grouped_logprobs_entropy(
     prompt_mask = prompt_mask.repeat_interleave(group_size, dim=0)
     lengths = prompt_mask.sum(dim=1, keepdim=True)
     positions = lengths + torch.arange(responses.shape[1], device=device)
+    from transformers import DynamicCache
+
     with _attention(model, "eager"):
-        cache = _new_cache()
+        cache = DynamicCache()
         kwarg = {_cache_kwarg(model): cache}
         first = model(
             input_ids=ids,
@@ -374,20 +374,21 @@ def right_padded_responses(
 
 def response_logprobs(completions: Sequence[Completion], like: torch.Tensor) -> torch.Tensor:
     """The completions' sampled log-probs in `grouped_logprobs_entropy`'s (B, R) layout."""
+    return _placed(completions, like, [0] * len(completions))
+
+
+def _placed(
+    completions: Sequence[Completion], like: torch.Tensor, starts: list[int]
+) -> torch.Tensor:
     out = torch.zeros_like(like)
-    for b, c in enumerate(completions):
-        out[b, : len(c.logprobs)] = torch.tensor(c.logprobs, dtype=out.dtype)
+    for b, (c, start) in enumerate(zip(completions, starts, strict=True)):
+        out[b, start : start + len(c.logprobs)] = torch.tensor(c.logprobs, dtype=out.dtype)
     return out
-
-
-def _new_cache() -> Any:
-    from transformers import DynamicCache
-
-    return DynamicCache()
 
 
 @contextmanager
 def _attention(model: Any, name: str) -> Iterator[None]:
+    """The given attention implementation for the duration; the previous one after."""
     before = model.config._attn_implementation
     model.config._attn_implementation = name
     try:
@@ -413,11 +414,7 @@ def right_padded(
 
 def scatter_logprobs(completions: Sequence[Completion], like: torch.Tensor) -> torch.Tensor:
     """The completions' sampled log-probs placed in `sequence_logprobs`'s (B, W − 1) layout."""
-    out = torch.zeros_like(like)
-    for b, c in enumerate(completions):
-        start = len(c.prompt_ids) - 1
-        out[b, start : start + len(c.logprobs)] = torch.tensor(c.logprobs, dtype=out.dtype)
-    return out
+    return _placed(completions, like, [len(c.prompt_ids) - 1 for c in completions])
 
 
 def _torch_sampler(model: Any, tokenizer: Any, batch_size: int) -> Sampler:
