@@ -15,6 +15,8 @@ from typing import Any, Literal, Protocol
 
 import torch
 
+from rlscale.rl.decode import Decoding, LlamaDecoder, ModelDecoding, lean_supported
+
 FinishReason = Literal["stop", "length"]
 STOP_WINDOW = 16  # extra tokens decoded around a stop string (a multi-token boundary)
 
@@ -96,13 +98,21 @@ class TorchSampler:
     Rows that finish are dropped from the batch (and the cache) once a quarter of it is done, so a
     few long completions do not make every row pay for them. Attention while sampling defaults to
     eager: for one-token queries with a padding mask it beat SDPA on CPU (0.71 against 0.77 s a
-    batch on micro-l) and on an H100 (8.2k against 7.1k tokens/s, 0.5B shape, bf16).
+    batch on micro-l) and on an H100 (8.2k against 7.1k tokens/s, 0.5B shape, bf16). After the
+    prefill, Llama-family models on CPU decode through `rl.decode.LlamaDecoder` (`lean=False`
+    keeps transformers' forward throughout).
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, batch_size: int = 512, attention: str = "eager"
+        self,
+        model: Any,
+        tokenizer: Any,
+        batch_size: int = 512,
+        attention: str = "eager",
+        lean: bool = True,
     ) -> None:
         self.model = model
+        self.lean = lean
         self.attention = attention
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -133,16 +143,12 @@ class TorchSampler:
         rows = [p for p in prompts for _ in range(n)]
         state = _DecodeState(len(rows), params.max_new_tokens, self.pad_id, device)
         eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=device)
-        # transformers' DynamicCache grows by concatenation, copying the cache every token (a
-        # quarter of sampling time here); preallocated buffers avoided the copies but made the
-        # attention's batched matmuls on strided views slower: 0.74 s against 0.68 s a batch.
         cache = DynamicCache()
         logits = self._forward(ids, mask, (mask.cumsum(dim=1) - 1).clamp(min=0), cache)
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-            logits, mask = logits.repeat_interleave(n, dim=0), mask.repeat_interleave(n, dim=0)
+        decoding = self._decoding(cache, mask, n, ids.shape[1] + params.max_new_tokens)
+        logits = logits.repeat_interleave(n, dim=0)
         alive = torch.arange(len(rows), device=device)  # batch row → original row
-        position = mask.sum(dim=1, keepdim=True) - 1
+        position = mask.sum(dim=1).repeat_interleave(n) - 1
         for t in range(params.max_new_tokens):
             chosen, chosen_logp = choose_tokens(logits, params, generator)
             state.record(t, alive, chosen, chosen_logp, eos)
@@ -153,13 +159,20 @@ class TorchSampler:
                 break
             if int((~keep).sum()) * 4 >= len(alive):  # compact: drop finished rows
                 index = keep.nonzero().squeeze(-1)
-                cache.batch_select_indices(index)
-                alive, chosen = alive[index], chosen[index]
-                mask, position = mask[index], position[index]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                decoding.select(index)
+                alive, chosen, position = alive[index], chosen[index], position[index]
             position = position + 1
-            logits = self._forward(chosen.unsqueeze(-1), mask, position, cache)
+            logits = decoding.step(chosen, position)
         return state.completions(rows, self._decode)
+
+    def _decoding(self, cache: Any, mask: torch.Tensor, n: int, capacity: int) -> Decoding:
+        """The lean Llama-family step where it applies (the same logits, measured ~25% faster
+        sampling on micro-l), else the model's own forward."""
+        if self.lean and lean_supported(self.model):
+            return LlamaDecoder(self.model, cache, mask, n, capacity)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        return ModelDecoding(self.model, cache, mask.repeat_interleave(n, dim=0), self._cache_kwarg)
 
     def _forward(
         self, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor, cache: Any

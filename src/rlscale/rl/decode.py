@@ -1,0 +1,212 @@
+"""One-token decoding steps for the sampler: transformers' own forward, or a lean path for
+Llama-family models on CPU.
+
+A decode step of a small model on a CPU is dominated by the count of tensor operations, not by
+their arithmetic: transformers' modules spend ~55 operations a layer (norms in several steps,
+separate q/k/v and gate/up projections, rotary halves concatenated, a key/value cache grown by
+concatenation, masks rebuilt). `LlamaDecoder` does the same math in ~15 — fused norms, one
+q/k/v and one gate/up projection, the rotary sign folded into the sine table, keys and values
+written into buffers reserved for the whole batch, residuals added inside the output
+projections — on the model's own weights (concatenated once a batch, so an optimizer step
+between batches is seen). Its logits equal transformers' to float rounding (tested). Both
+decoders start from the cache of transformers' prefill of the prompts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+
+LLAMA_FAMILY = frozenset({"llama", "qwen2"})
+
+
+class Decoding(Protocol):
+    def select(self, index: torch.Tensor) -> None:
+        """Keep only these batch rows (finished rows dropped)."""
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """tokens (B,), their positions (B,) → next-token logits (B, V)."""
+
+
+class ModelDecoding:
+    """transformers' forward with its cache: works for any causal LM."""
+
+    def __init__(self, model: Any, cache: Any, mask: torch.Tensor, cache_kwarg: str) -> None:
+        self.model, self.cache, self.mask, self.cache_kwarg = model, cache, mask, cache_kwarg
+
+    def select(self, index: torch.Tensor) -> None:
+        self.cache.batch_select_indices(index)
+        self.mask = self.mask[index]
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
+        out = self.model(
+            input_ids=tokens.unsqueeze(-1),
+            attention_mask=self.mask,
+            position_ids=positions.unsqueeze(-1),
+            use_cache=True,
+            logits_to_keep=1,
+            **{self.cache_kwarg: self.cache},
+        )
+        logits: torch.Tensor = out.logits[:, -1, :]
+        return logits
+
+
+def lean_supported(model: Any) -> bool:
+    """A Llama-family model on CPU with full attention, plain RoPE and SiLU gating."""
+    config = model.config
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    return (
+        getattr(config, "model_type", None) in LLAMA_FAMILY
+        and next(model.parameters()).device.type == "cpu"
+        and config.hidden_act == "silu"
+        and rope.get("rope_type", "default") == "default"
+        and layer_types == {"full_attention"}
+        and not getattr(config, "use_sliding_window", False)
+    )
+
+
+class LlamaDecoder:
+    """The lean decode step for `lean_supported` models (see the module's docstring)."""
+
+    def __init__(
+        self, model: Any, cache: Any, mask: torch.Tensor, repeats: int, capacity: int
+    ) -> None:
+        """`cache` and `mask` (B, T0) are the prefill's; rows are repeated `repeats` times
+        (a prompt's rollouts) into buffers of `capacity` positions."""
+        config, inner = model.config, model.model
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        attention = inner.layers[0].self_attn
+        self.head_dim, self.scaling = attention.head_dim, attention.scaling
+        self.embed = inner.embed_tokens.weight
+        self.final_norm = (inner.norm.weight, inner.norm.variance_epsilon)
+        self.lm_head = _fused(model.get_output_embeddings())
+        self.layers = [_LayerWeights(layer) for layer in inner.layers]
+        self.dtype = self.embed.dtype
+        self._rotary_tables(inner.rotary_emb, capacity)
+        self._reserve(cache, mask.repeat_interleave(repeats, dim=0), repeats, capacity)
+
+    def _rotary_tables(self, rotary: Any, capacity: int) -> None:
+        """cos and sign-folded sin for every position: q·cos + roll(q)·sin equals transformers'
+        q·cos + rotate_half(q)·sin, rotate_half(q) being roll(q) with its first half negated."""
+        positions = torch.arange(capacity, dtype=torch.float32, device=self.embed.device)
+        freqs = positions[:, None] * rotary.inv_freq.float()
+        angles = torch.cat((freqs, freqs), dim=-1)
+        half = self.head_dim // 2
+        sign = torch.ones(self.head_dim, device=self.embed.device)
+        sign[:half] = -1.0
+        scale = rotary.attention_scaling
+        self.cos = (angles.cos() * scale).to(self.dtype)
+        self.sin = (angles.sin() * scale * sign).to(self.dtype)
+
+    def _reserve(self, cache: Any, mask: torch.Tensor, repeats: int, capacity: int) -> None:
+        rows, width = mask.shape
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        for layer in cache.layers:
+            for store, prefill in ((self.keys, layer.keys), (self.values, layer.values)):
+                buffer = prefill.new_empty((rows, self.kv_heads, capacity, self.head_dim))
+                buffer[:, :, :width] = prefill.repeat_interleave(repeats, dim=0)
+                store.append(buffer)
+        masked = torch.finfo(self.dtype).min
+        self.bias = torch.full((rows, capacity), masked, dtype=self.dtype, device=mask.device)
+        self.bias[:, :width].masked_fill_(mask.bool(), 0.0)
+        self.length = width
+
+    def select(self, index: torch.Tensor) -> None:
+        self.keys = [k[index] for k in self.keys]
+        self.values = [v[index] for v in self.values]
+        self.bias = self.bias[index]
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        t = self.length
+        self.bias[:, t] = 0.0
+        bias = self.bias[:, None, None, : t + 1]
+        cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)
+        x = F.embedding(tokens, self.embed)
+        for i, w in enumerate(self.layers):
+            x = self._attention(i, w, self._norm(x, w.attn_norm), cos, sin, bias, x)
+            h = self._norm(x, w.mlp_norm)
+            gate_up = _linear(h, w.gate_up)
+            size = gate_up.shape[-1] // 2
+            x = _linear(F.silu(gate_up[:, :size]) * gate_up[:, size:], w.down, residual=x)
+        self.length = t + 1
+        return _linear(self._norm(x, self.final_norm), self.lm_head)
+
+    def _attention(
+        self,
+        i: int,
+        w: _LayerWeights,
+        h: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        bias: torch.Tensor,
+        residual: torch.Tensor,
+    ) -> torch.Tensor:
+        rows, heads, kv_heads, dim = h.shape[0], self.heads, self.kv_heads, self.head_dim
+        t = self.length
+        qkv = _linear(h, w.qkv).view(rows, heads + 2 * kv_heads, dim)
+        qk = qkv[:, : heads + kv_heads]
+        qk = qk * cos + qk.roll(dim // 2, dims=-1) * sin
+        self.keys[i][:, :, t] = qk[:, heads:]
+        self.values[i][:, :, t] = qkv[:, heads + kv_heads :]
+        groups, span = rows * kv_heads, t + 1
+        q = qk[:, :heads].reshape(groups, heads // kv_heads, dim)
+        keys = self.keys[i][:, :, :span].reshape(groups, span, dim)
+        scores = torch.bmm(q, keys.transpose(1, 2)).view(rows, kv_heads, -1, span)
+        weights = torch.softmax(scores * self.scaling + bias, dim=-1, dtype=torch.float32)
+        values = self.values[i][:, :, :span].reshape(groups, span, dim)
+        out = torch.bmm(weights.to(self.dtype).view(groups, -1, span), values)
+        return _linear(out.view(rows, heads * dim), w.out, residual=residual)
+
+    def _norm(self, x: torch.Tensor, norm: tuple[torch.Tensor, float]) -> torch.Tensor:
+        weight, eps = norm
+        if x.dtype == torch.float32:
+            return F.rms_norm(x, (x.shape[-1],), weight, eps)
+        # transformers normalises in float32 and scales after casting back
+        return weight * F.rms_norm(x.float(), (x.shape[-1],), None, eps).to(x.dtype)
+
+
+class _LayerWeights:
+    """One decoder layer's weights, projections fused: (weight, bias or None) pairs."""
+
+    def __init__(self, layer: Any) -> None:
+        attention, mlp = layer.self_attn, layer.mlp
+        self.attn_norm = (layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
+        self.mlp_norm = (
+            layer.post_attention_layernorm.weight,
+            layer.post_attention_layernorm.variance_epsilon,
+        )
+        self.qkv = _fused(attention.q_proj, attention.k_proj, attention.v_proj)
+        self.out = _fused(attention.o_proj)
+        self.gate_up = _fused(mlp.gate_proj, mlp.up_proj)
+        self.down = _fused(mlp.down_proj)
+
+
+def _fused(*linears: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    weight = torch.cat([m.weight for m in linears]) if len(linears) > 1 else linears[0].weight
+    biases = [m.bias for m in linears]
+    if all(b is None for b in biases):
+        return weight.detach(), None
+    filled = [
+        b if b is not None else m.weight.new_zeros(m.weight.shape[0])
+        for m, b in zip(linears, biases, strict=True)
+    ]
+    return weight.detach(), torch.cat(filled).detach()
+
+
+def _linear(
+    x: torch.Tensor,
+    wb: tuple[torch.Tensor, torch.Tensor | None],
+    residual: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """x·Wᵀ (+ bias) (+ residual), the residual added inside the matmul when there is no bias."""
+    weight, bias = wb
+    if residual is None:
+        return F.linear(x, weight, bias)
+    if bias is None:
+        return torch.addmm(residual, x, weight.t())
+    return residual + F.linear(x, weight, bias)
