@@ -155,7 +155,7 @@ class TorchSampler:
             if params.stop:
                 self._check_stops(state, alive, params.stop)
             keep = ~state.finished[alive]
-            if not keep.any():
+            if not keep.any() or t + 1 == params.max_new_tokens:  # no logits needed after
                 break
             if int((~keep).sum()) * 4 >= len(alive):  # compact: drop finished rows
                 index = keep.nonzero().squeeze(-1)
@@ -166,8 +166,8 @@ class TorchSampler:
         return state.completions(rows, self._decode)
 
     def _decoding(self, cache: Any, mask: torch.Tensor, n: int, capacity: int) -> Decoding:
-        """The lean Llama-family step where it applies (the same logits, measured ~25% faster
-        sampling on micro-l), else the model's own forward."""
+        """The lean Llama-family step where it applies (the same logits to 1e-5; sampling on
+        micro-l a fifth faster), else the model's own forward."""
         if self.lean and lean_supported(self.model):
             return LlamaDecoder(self.model, cache, mask, n, capacity)
         if n > 1:
