@@ -17,6 +17,7 @@ from transformers import (
 )
 
 from rlscale.models.tokenizer import char_tokenizer
+from rlscale.rl import decode
 from rlscale.rl.decode import LlamaDecoder, lean_supported
 from rlscale.rl.rollout import (
     SamplingParams,
@@ -96,7 +97,10 @@ def reference_logits(model: Any, steps: int) -> tuple[torch.Tensor, torch.Tensor
     [(qwen2, torch.float32, 1e-5), (llama_gqa, torch.float32, 1e-5), (qwen2, torch.bfloat16, 0.1)],
 )
 @torch.no_grad()
-def test_lean_steps_give_transformers_logits(build: Any, dtype: torch.dtype, atol: float) -> None:
+def test_lean_steps_give_transformers_logits(
+    build: Any, dtype: torch.dtype, atol: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(decode, "RESERVE", 2)  # the key/value buffers grow twice
     torch.manual_seed(0)
     model = build().to(dtype).eval()
     model.config._attn_implementation = "eager"
@@ -111,7 +115,7 @@ def test_lean_steps_give_transformers_logits(build: Any, dtype: torch.dtype, ato
         position_ids=(mask.cumsum(1) - 1).clamp(min=0),
         **{_cache_kwarg(model): cache},
     )
-    decoder = LlamaDecoder(model, cache, mask, repeats=2, capacity=ids.shape[1] + steps)
+    decoder = LlamaDecoder(model, cache, mask, repeats=2, max_length=ids.shape[1] + steps)
     rows = torch.arange(len(PROMPTS)).repeat_interleave(2)  # each prompt's two rollouts
     position = mask.sum(1)[rows] - 1
     scale = float(expected.abs().max())
@@ -125,6 +129,7 @@ def test_lean_steps_give_transformers_logits(build: Any, dtype: torch.dtype, ato
         assert logits.dtype == dtype
         diff = float((logits.float() - expected[rows, t].float()).abs().max())
         assert diff <= atol * max(1.0, scale), (t, diff)
+    assert decoder.bias.shape[1] == ids.shape[1] + steps  # grown to max_length, not past it
 
 
 def test_lean_support_is_limited_to_what_it_computes() -> None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 LLAMA_FAMILY = frozenset({"llama", "qwen2"})
+RESERVE = 64  # new tokens the key/value buffers first hold
 
 
 class Decoding(Protocol):
@@ -73,10 +74,10 @@ class LlamaDecoder:
     """The lean decode step for `lean_supported` models (see the module's docstring)."""
 
     def __init__(
-        self, model: Any, cache: Any, mask: torch.Tensor, repeats: int, capacity: int
+        self, model: Any, cache: Any, mask: torch.Tensor, repeats: int, max_length: int
     ) -> None:
-        """`cache` and `mask` (B, T0) are the prefill's; rows are repeated `repeats` times
-        (a prompt's rollouts) into buffers of `capacity` positions."""
+        """`cache` and `mask` (B, T0) are the prefill's; rows are repeated `repeats` times (a
+        prompt's rollouts); positions stay below `max_length` (prompt width + new tokens)."""
         config, inner = model.config, model.model
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         attention = inner.layers[0].self_attn
@@ -85,14 +86,14 @@ class LlamaDecoder:
         self.final_norm = (inner.norm.weight, inner.norm.variance_epsilon)
         self.lm_head = _fused(model.get_output_embeddings())
         self.layers = [_LayerWeights(layer) for layer in inner.layers]
-        self.dtype = self.embed.dtype
-        self._rotary_tables(inner.rotary_emb, capacity)
-        self._reserve(cache, mask.repeat_interleave(repeats, dim=0), repeats, capacity)
+        self.dtype, self.max_length = self.embed.dtype, max_length
+        self._rotary_tables(inner.rotary_emb, max_length)
+        self._reserve(cache, mask, repeats)
 
-    def _rotary_tables(self, rotary: Any, capacity: int) -> None:
+    def _rotary_tables(self, rotary: Any, length: int) -> None:
         """cos and sign-folded sin for every position: q·cos + roll(q)·sin equals transformers'
         q·cos + rotate_half(q)·sin, rotate_half(q) being roll(q) with its first half negated."""
-        positions = torch.arange(capacity, dtype=torch.float32, device=self.embed.device)
+        positions = torch.arange(length, dtype=torch.float32, device=self.embed.device)
         freqs = positions[:, None] * rotary.inv_freq.float()
         angles = torch.cat((freqs, freqs), dim=-1)
         half = self.head_dim // 2
@@ -102,19 +103,37 @@ class LlamaDecoder:
         self.cos = (angles.cos() * scale).to(self.dtype)
         self.sin = (angles.sin() * scale * sign).to(self.dtype)
 
-    def _reserve(self, cache: Any, mask: torch.Tensor, repeats: int, capacity: int) -> None:
-        rows, width = mask.shape
+    def _reserve(self, cache: Any, mask: torch.Tensor, repeats: int) -> None:
+        """Buffers for the prompts and the first `RESERVE` new tokens; `_grow` doubles them (so
+        responses that end early never hold memory for `max_length`)."""
+        prompts, width = mask.shape
+        capacity = min(self.max_length, width + RESERVE)
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         for layer in cache.layers:
             for store, prefill in ((self.keys, layer.keys), (self.values, layer.values)):
-                buffer = prefill.new_empty((rows, self.kv_heads, capacity, self.head_dim))
-                buffer[:, :, :width] = prefill.repeat_interleave(repeats, dim=0)
+                shape = (prompts * repeats, self.kv_heads, capacity, self.head_dim)
+                buffer = prefill.new_empty(shape)
+                buffer.unflatten(0, (prompts, repeats))[:, :, :, :width] = prefill.unsqueeze(1)
                 store.append(buffer)
         masked = torch.finfo(self.dtype).min
-        self.bias = torch.full((rows, capacity), masked, dtype=self.dtype, device=mask.device)
-        self.bias[:, :width].masked_fill_(mask.bool(), 0.0)
+        rows = mask.repeat_interleave(repeats, dim=0).bool()
+        self.bias = torch.full((len(rows), capacity), masked, dtype=self.dtype, device=mask.device)
+        self.bias[:, :width].masked_fill_(rows, 0.0)
         self.length = width
+
+    def _grow(self) -> None:
+        capacity, t = min(self.max_length, 2 * self.bias.shape[1]), self.length
+
+        def grown(old: torch.Tensor, dim: int, fill: float | None = None) -> torch.Tensor:
+            shape = [*old.shape[:dim], capacity, *old.shape[dim + 1 :]]
+            new = old.new_empty(shape) if fill is None else old.new_full(shape, fill)
+            new.narrow(dim, 0, t).copy_(old.narrow(dim, 0, t))
+            return new
+
+        self.keys = [grown(k, 2) for k in self.keys]
+        self.values = [grown(v, 2) for v in self.values]
+        self.bias = grown(self.bias, 1, torch.finfo(self.dtype).min)
 
     def select(self, index: torch.Tensor) -> None:
         self.keys = [k[index] for k in self.keys]
@@ -123,6 +142,8 @@ class LlamaDecoder:
 
     def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         t = self.length
+        if t == self.bias.shape[1]:
+            self._grow()
         self.bias[:, t] = 0.0
         bias = self.bias[:, None, None, : t + 1]
         cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)

@@ -165,11 +165,11 @@ class TorchSampler:
             logits = decoding.step(chosen, position)
         return state.completions(rows, self._decode)
 
-    def _decoding(self, cache: Any, mask: torch.Tensor, n: int, capacity: int) -> Decoding:
+    def _decoding(self, cache: Any, mask: torch.Tensor, n: int, max_length: int) -> Decoding:
         """The lean Llama-family step where it applies (the same logits to 1e-5; sampling on
         micro-l a fifth faster), else the model's own forward."""
         if self.lean and lean_supported(self.model):
-            return LlamaDecoder(self.model, cache, mask, n, capacity)
+            return LlamaDecoder(self.model, cache, mask, n, max_length)
         if n > 1:
             cache.batch_repeat_interleave(n)
         return ModelDecoding(self.model, cache, mask.repeat_interleave(n, dim=0), self._cache_kwarg)
