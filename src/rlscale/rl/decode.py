@@ -1,8 +1,8 @@
 """One-token decoding steps for the sampler: transformers' own forward, or a lean path for
 Llama-family models on CPU.
 
-A decode step of a small model on a CPU is dominated by the count of tensor operations, not by
-their arithmetic: transformers' modules spend ~55 operations a layer (norms in several steps,
+A decode step of a small model on a CPU spends much of its time per tensor operation rather than
+on arithmetic, and transformers' modules spend ~55 operations a layer (norms in several steps,
 separate q/k/v and gate/up projections, rotary halves concatenated, a key/value cache grown by
 concatenation, masks rebuilt). `LlamaDecoder` does the same math in ~15 — fused norms, one
 q/k/v and one gate/up projection, the rotary sign folded into the sine table, keys and values
@@ -56,7 +56,8 @@ class ModelDecoding:
 
 
 def lean_supported(model: Any) -> bool:
-    """A Llama-family model on CPU with full attention, plain RoPE and SiLU gating."""
+    """A Llama-family model on CPU with full attention, plain RoPE and SiLU gating (a GPU run
+    keeps transformers' forward: the lean step has not been measured there)."""
     config = model.config
     rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
     layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
