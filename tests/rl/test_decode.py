@@ -48,7 +48,8 @@ def qwen2() -> Any:
 
 
 def llama_gqa() -> Any:
-    """Grouped keys and values (6 query heads on 2), biases everywhere, untied head."""
+    """Grouped keys and values (6 query heads on 2), heads wider than hidden / heads, RoPE base
+    1e6, biases everywhere, untied head."""
     return LlamaForCausalLM(
         LlamaConfig(
             vocab_size=VOCAB,
@@ -56,6 +57,8 @@ def llama_gqa() -> Any:
             num_hidden_layers=3,
             num_attention_heads=6,
             num_key_value_heads=2,
+            head_dim=16,
+            rope_theta=1e6,
             intermediate_size=80,
             max_position_embeddings=128,
             attention_bias=True,
