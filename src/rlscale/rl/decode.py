@@ -84,7 +84,7 @@ class LlamaDecoder:
         attention = inner.layers[0].self_attn
         self.head_dim, self.scaling = attention.head_dim, attention.scaling
         self.embed = inner.embed_tokens.weight
-        self.final_norm = (inner.norm.weight, inner.norm.variance_epsilon)
+        self.final_norm = _norm_weights(inner.norm)
         self.lm_head = _fused(model.get_output_embeddings())
         self.layers = [_LayerWeights(layer) for layer in inner.layers]
         self.dtype, self.max_length = self.embed.dtype, max_length
@@ -197,27 +197,28 @@ class _LayerWeights:
 
     def __init__(self, layer: Any) -> None:
         attention, mlp = layer.self_attn, layer.mlp
-        self.attn_norm = (layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
-        self.mlp_norm = (
-            layer.post_attention_layernorm.weight,
-            layer.post_attention_layernorm.variance_epsilon,
-        )
+        self.attn_norm = _norm_weights(layer.input_layernorm)
+        self.mlp_norm = _norm_weights(layer.post_attention_layernorm)
         self.qkv = _fused(attention.q_proj, attention.k_proj, attention.v_proj)
         self.out = _fused(attention.o_proj)
         self.gate_up = _fused(mlp.gate_proj, mlp.up_proj)
         self.down = _fused(mlp.down_proj)
 
 
+def _norm_weights(norm: Any) -> tuple[torch.Tensor, float]:
+    return norm.weight, norm.variance_epsilon
+
+
 def _fused(*linears: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    weight = torch.cat([m.weight for m in linears]) if len(linears) > 1 else linears[0].weight
-    biases = [m.bias for m in linears]
-    if all(b is None for b in biases):
-        return weight.detach(), None
-    filled = [
-        b if b is not None else m.weight.new_zeros(m.weight.shape[0])
-        for m, b in zip(linears, biases, strict=True)
-    ]
-    return weight.detach(), torch.cat(filled).detach()
+    """The linears' weights stacked (one matmul for all), and their biases (zeros where absent)."""
+    if len(linears) == 1:
+        bias = linears[0].bias
+        return linears[0].weight.detach(), None if bias is None else bias.detach()
+    weight = torch.cat([m.weight for m in linears]).detach()
+    if all(m.bias is None for m in linears):
+        return weight, None
+    biases = [m.weight.new_zeros(m.weight.shape[0]) if m.bias is None else m.bias for m in linears]
+    return weight, torch.cat(biases).detach()
 
 
 def _linear(
