@@ -11,6 +11,7 @@ from rlscale.rl.rollout import (
     SamplingParams,
     TorchSampler,
     grouped_logprobs_entropy,
+    gumbel_max,
     response_logprobs,
     right_padded,
     scatter_logprobs,
@@ -105,6 +106,19 @@ def test_top_p_keeps_the_nucleus() -> None:
     assert kept.tolist() == [[True, True, False, False]]
     assert torch.isfinite(top_p_filter(logits, 0.1)).tolist() == [[True, False, False, False]]
     assert torch.equal(top_p_filter(logits, 1.0), logits)
+
+
+def test_gumbel_max_draws_follow_the_distribution_and_never_a_masked_token() -> None:
+    p = torch.tensor([0.05, 0.15, 0.3, 0.5, 0.0])
+    rows = 200_000
+    logp = torch.log(p).expand(rows, -1)  # the last token at −inf
+    draws = gumbel_max(logp, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=5).double() / rows
+    assert freq[4] == 0.0
+    # binomial standard error at p = 0.5 and 200k draws is 0.0011: 0.005 is > 4 of them
+    assert torch.allclose(freq, p.double(), atol=0.005), freq.tolist()
+    again = gumbel_max(logp, torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)
 
 
 def test_right_padded_marks_response_targets() -> None:

@@ -112,8 +112,13 @@ class GRPOTrainer:
             name: eval_subset(ps, cfg.eval_problems, cfg.seed) for name, ps in data.extra.items()
         }
         self.reference = _frozen_copy(model) if cfg.kl_coef > 0 else None
+        # fused: one kernel over all parameters instead of a dozen small ones per parameter
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+            model.parameters(),
+            lr=cfg.lr,
+            betas=cfg.betas,
+            weight_decay=cfg.weight_decay,
+            fused=_fusable(model),
         )
         self.counters = Counters()
         self.step = -1  # the last finished step
@@ -534,6 +539,13 @@ def micro_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
 
 def _tokens(batch: Sequence[Completion]) -> int:
     return sum(len(c.prompt_ids) + len(c.response_ids) for c in batch)
+
+
+def _fusable(model: Any) -> bool:
+    """Whether torch's fused AdamW can update every parameter (floating point, CPU or CUDA)."""
+    return all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in model.parameters()
+    )
 
 
 def _frozen_copy(model: Any) -> Any:
