@@ -10,7 +10,9 @@ from rlscale's judge; rlscale verifies in its isolated worker pool. Rounds alter
 TRL, rlscale dropping) in this one process; each round's first step is a warm-up and is not
 counted. Printed: median seconds per step of each and the ratios; rlscale's sampler tokens/s;
 the achieved FLOP/s of a whole step and of the training pass against a torch fp32 matmul peak
-measured here, at the same thread count.
+measured here, at the same thread count; and per round, where rlscale and TRL ran back to back
+with the peak read just before and after them (this machine's load drifts over minutes), the
+ratio and the training pass's share of that round's peak, with their medians.
 
 Run: pip install -e '.[bench]'; python benchmarks/grpo_step_vs_trl.py [--threads 2] [--rounds 4]
 """
@@ -179,13 +181,24 @@ def main() -> None:
         ours: list[dict[str, Any]] = []
         dropping: list[dict[str, Any]] = []
         theirs: list[float] = []
-        peaks = []
+        peaks: list[float] = []
+        rounds: list[tuple[float, float]] = []
         for r in range(args.rounds):
-            peaks.append(matmul_peak())
-            ours += ours_round(model_dir, args.steps + 1, r, work)
-            theirs += trl_round(model_dir, args.steps, r, work)
+            peak_before = matmul_peak()
+            mine = ours_round(model_dir, args.steps + 1, r, work)
+            trl = trl_round(model_dir, args.steps, r, work)
+            peaks += [peak_before, matmul_peak()]
+            rounds.append(round_figures(mine, trl, statistics.mean(peaks[-2:]), N_total))
+            ours, theirs = ours + mine, theirs + trl
             dropping += ours_round(model_dir, args.steps + 1, r, work, drop_uniform_groups=True)
         report(ours, theirs, statistics.median(peaks), N, N_total)
+        ratios, shares = zip(*rounds, strict=True)
+        print(
+            "per round (rlscale and TRL back to back, the peak read around them): TRL / rlscale "
+            f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}x); "
+            f"training pass computed {', '.join(f'{x:.0%}' for x in shares)} of that round's peak "
+            f"(median {statistics.median(shares):.0%})"
+        )
         drop_med = statistics.median(_step_s(r) for r in dropping)
         kept = statistics.median(r["groups_kept"] for r in dropping)
         print(
@@ -193,6 +206,15 @@ def main() -> None:
             f"{PROMPTS} trained): {drop_med:.3f} s/step, "
             f"ratio TRL / rlscale = {statistics.median(theirs) / drop_med:.2f}x"
         )
+
+
+def round_figures(
+    ours: list[dict[str, Any]], theirs: list[float], peak: float, N_total: int
+) -> tuple[float, float]:
+    """(TRL / rlscale median step time, the training pass's computed FLOP/s / peak) of a round."""
+    ratio = statistics.median(theirs) / statistics.median(_step_s(r) for r in ours)
+    train = statistics.median(6 * N_total * r["tokens_trained"] / r["update_s"] for r in ours)
+    return ratio, train / peak
 
 
 def _step_s(record: dict[str, Any]) -> float:
