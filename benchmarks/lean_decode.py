@@ -11,18 +11,11 @@ Run: python benchmarks/lean_decode.py [--threads 2] [--rounds 10]
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
-import torch
-
-from rlscale.data import generate
-from rlscale.models.load import load_model
-from rlscale.rl.evaluate import encode_prompt
-from rlscale.rl.rollout import Completion, SamplingParams, TorchSampler
-
-PROMPTS, GROUP, MAX_NEW = 16, 8, 32
+from micro_batch import GROUP, MAX_NEW, PARAMS, PROMPTS, set_up
+from rlscale.rl.rollout import Completion, TorchSampler
 
 
 def agreement(lean: list[Completion], plain: list[Completion]) -> tuple[int, float]:
@@ -35,27 +28,19 @@ def agreement(lean: list[Completion], plain: list[Completion]) -> tuple[int, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model, tok = load_model("micro-l")
-    problems = generate("addsub", "train", PROMPTS, seed=3)
-    prompts = [encode_prompt(tok, p.prompt) for p in problems]
-    params = SamplingParams(GROUP, 1.0, 1.0, MAX_NEW)
+    args, model, tok, prompts = set_up(rounds=10)
     samplers = {
         "lean": TorchSampler(model, tok),
         "transformers": TorchSampler(model, tok, lean=False),
     }
-    first = {name: s.sample(prompts, params, 0) for name, s in samplers.items()}  # warm-up
+    first = {name: s.sample(prompts, PARAMS, 0) for name, s in samplers.items()}  # warm-up
     same, diff = agreement(first["lean"], first["transformers"])
     times: dict[str, list[float]] = {name: [] for name in samplers}
     tokens: list[int] = []
     for r in range(1, args.rounds + 1):
         for name, sampler in samplers.items():
             start = time.perf_counter()
-            out = sampler.sample(prompts, params, r)
+            out = sampler.sample(prompts, PARAMS, r)
             times[name].append(time.perf_counter() - start)
         tokens.append(sum(len(c.response_ids) for c in out))
     med = {name: statistics.median(t) for name, t in times.items()}

@@ -12,24 +12,21 @@ Run: python benchmarks/shared_prompt_pass.py [--threads 2] [--rounds 8]
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 
-from rlscale.data import generate
-from rlscale.rl.evaluate import encode_prompt
+from micro_batch import GROUP, PARAMS, set_up
 from rlscale.rl.rollout import (
     Completion,
-    SamplingParams,
     TorchSampler,
     grouped_logprobs_entropy,
     sequence_logprobs,
 )
 
-PROMPTS, GROUP, MAX_NEW, ROWS = 16, 8, 32, 64
+ROWS = 64  # a micro-batch
 
 
 def full_pass(model: object, batch: list[Completion]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,17 +50,8 @@ def forward_backward(model: object, rows: list[Completion], score: Score) -> flo
 
 
 def main() -> None:
-    from rlscale.models.load import load_model
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=8)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model, tok = load_model("micro-l")
-    problems = generate("addsub", "train", PROMPTS, seed=3)
-    prompts = [encode_prompt(tok, p.prompt) for p in problems]
-    rows = TorchSampler(model, tok).sample(prompts, SamplingParams(GROUP, 1.0, 1.0, MAX_NEW), 5)
+    args, model, tok, prompts = set_up(rounds=8)
+    rows = TorchSampler(model, tok).sample(prompts, PARAMS, 5)
     model.train()
     model.config._attn_implementation = "sdpa"
     prompt_tokens = sum(len(c.prompt_ids) for c in rows)

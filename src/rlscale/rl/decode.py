@@ -43,16 +43,29 @@ class ModelDecoding:
 
     def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
-        out = self.model(
-            input_ids=tokens.unsqueeze(-1),
-            attention_mask=self.mask,
-            position_ids=positions.unsqueeze(-1),
-            use_cache=True,
-            logits_to_keep=1,
-            **{self.cache_kwarg: self.cache},
-        )
-        logits: torch.Tensor = out.logits[:, -1, :]
-        return logits
+        ids, positions = tokens.unsqueeze(-1), positions.unsqueeze(-1)
+        return cached_forward(self.model, ids, self.mask, positions, self.cache, self.cache_kwarg)
+
+
+def cached_forward(
+    model: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    cache: Any,
+    cache_kwarg: str,
+) -> torch.Tensor:
+    """The model's next-token logits (B, V) after ids (B, T), extending `cache` in place."""
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+        **{cache_kwarg: cache},
+    )
+    logits: torch.Tensor = out.logits[:, -1, :]
+    return logits
 
 
 def lean_supported(model: Any) -> bool:

@@ -15,7 +15,13 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from rlscale.rl.decode import Decoding, LlamaDecoder, ModelDecoding, lean_supported
+from rlscale.rl.decode import (
+    Decoding,
+    LlamaDecoder,
+    ModelDecoding,
+    cached_forward,
+    lean_supported,
+)
 
 FinishReason = Literal["stop", "length"]
 STOP_WINDOW = 16  # extra tokens decoded around a stop string (a multi-token boundary)
@@ -151,7 +157,8 @@ class TorchSampler:
         state = _DecodeState(len(rows), params.max_new_tokens, self.pad_id, device)
         eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=device)
         cache = DynamicCache()
-        logits = self._forward(ids, mask, (mask.cumsum(dim=1) - 1).clamp(min=0), cache)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        logits = cached_forward(self.model, ids, mask, positions, cache, self._cache_kwarg)
         decoding = self._decoding(cache, mask, n, ids.shape[1] + params.max_new_tokens)
         logits = logits.repeat_interleave(n, dim=0)
         alive = torch.arange(len(rows), device=device)  # batch row → original row
@@ -180,20 +187,6 @@ class TorchSampler:
         if n > 1:
             cache.batch_repeat_interleave(n)
         return ModelDecoding(self.model, cache, mask.repeat_interleave(n, dim=0), self._cache_kwarg)
-
-    def _forward(
-        self, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor, cache: Any
-    ) -> torch.Tensor:
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=position,
-            use_cache=True,
-            logits_to_keep=1,
-            **{self._cache_kwarg: cache},
-        )
-        logits: torch.Tensor = out.logits[:, -1, :]
-        return logits
 
     def _check_stops(self, state: _DecodeState, alive: torch.Tensor, stop: tuple[str, ...]) -> None:
         """Mark alive rows whose response now contains a stop string as finished."""
