@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rlscale.errors import InputError, RlscaleError
+from rlscale.findings import paper_findings, ratio_interval
 from rlscale.fit.estimator import LawFit, n_key
 
 # (law, resource) pairs fitted for every study: the paper's law on compute and on data, its
@@ -26,6 +27,7 @@ STUDY_FITS: tuple[tuple[str, str], ...] = (
     ("loglinear", "C"),
     ("expdecay", "C"),
     ("loglinear", "D"),
+    ("expdecay", "D"),
     ("powerlaw_floor", "C"),
 )
 MIN_PREFIX_POINTS = 3  # evaluated steps after step 0 before a run's final L is forecast
@@ -34,7 +36,8 @@ MIN_PREFIX_POINTS = 3  # evaluated steps after step 0 before a run's final L is 
 def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
     """The fit input of the τ = 1 runs: one row per evaluated step after step 0."""
     if records.empty:
-        return pd.DataFrame(columns=["run", "N", "seed", "tau", "step", "C", "D", "L", "L_se"])
+        columns = ["run", "N", "seed", "tau", "step", "C", "D", "L", "L_se", "L_se_sampling"]
+        return pd.DataFrame(columns=columns)
     rows = records[(records["tau"] == 1) & (records["step"] > 0) & records["eval_L"].notna()]
     out = pd.DataFrame(
         {
@@ -46,10 +49,16 @@ def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
             "C": rows["flops_paper_cum"].astype(float),
             "D": rows["prompts_seen"].astype(float),
             "L": rows["eval_L"].astype(float),
-            "L_se": rows.get("eval_L_se", pd.Series(np.nan, index=rows.index)).astype(float),
+            "L_se": _column(rows, "eval_L_se"),
+            "L_se_sampling": _column(rows, "eval_L_se_sampling"),
         }
     )
     return out.sort_values(["N", "run", "step"]).reset_index(drop=True)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    values = rows[name] if name in rows else pd.Series(np.nan, index=rows.index)
+    return pd.to_numeric(values, errors="coerce").astype(float)
 
 
 def fit_study(
@@ -127,8 +136,10 @@ def equal_compute(table: pd.DataFrame, points: int = 6) -> list[dict[str, Any]]:
 def reuse_curves(
     records: pd.DataFrame, model: str, runs: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """The reuse model's curves per τ: L against step (mean over seeds) and the final L; `runs`
-    limits them to the reuse runs (when these have a step count of their own)."""
+    """The reuse model's curves per τ: L against step (mean over seeds), L at step 0 and the
+    final L, each with its standard error (across seeds when there are several, else the
+    evaluation's sampling SE, else its between-problem SE); `runs` limits them to the reuse runs
+    (when these have a step count of their own)."""
     rows = records[(records["model"] == model) & records["eval_L"].notna()]
     if runs is not None:
         rows = rows[rows["run"].isin(runs)]
@@ -136,17 +147,33 @@ def reuse_curves(
     for tau in sorted(rows["tau"].unique()):
         part = rows[rows["tau"] == tau]
         curve = part.groupby("step")["eval_L"].mean()
-        last = part[part["step"] == part["step"].max()]
-        se = last["eval_L_se"] if "eval_L_se" in last else pd.Series(dtype=float)
+        start, se_kind = _mean_and_se(part[part["step"] == 0])
+        final, _ = _mean_and_se(part[part["step"] == part["step"].max()])
         out[str(int(tau))] = {
             "step": [int(s) for s in curve.index],
             "L": [float(v) for v in curve.to_numpy()],
-            "final_L": float(last["eval_L"].mean()),
-            "final_L_se": float(se.mean()) if se.notna().any() else None,
+            "start_L": start[0],
+            "start_L_se": start[1],
+            "final_L": final[0],
+            "final_L_se": final[1],
+            "se_kind": se_kind,
             "unique_prompts": int(part["unique_prompts"].max()),
             "seeds": int(part["seed"].nunique()),
         }
     return out
+
+
+def _mean_and_se(rows: pd.DataFrame) -> tuple[tuple[float | None, float | None], str]:
+    """Mean eval_L over the rows (one a seed) and its standard error, with the SE's kind."""
+    if rows.empty:
+        return (None, None), "none"
+    mean = float(rows["eval_L"].mean())
+    if len(rows) > 1:
+        return (mean, float(rows["eval_L"].std(ddof=1) / np.sqrt(len(rows)))), "across seeds"
+    for column, kind in (("eval_L_se_sampling", "sampling"), ("eval_L_se", "between problems")):
+        if column in rows and pd.notna(rows[column].iloc[0]):
+            return (mean, float(rows[column].iloc[0])), kind
+    return (mean, None), "none"
 
 
 def forecast_final(records: pd.DataFrame, final_step: int) -> dict[str, float] | None:
@@ -177,9 +204,11 @@ def study_summary(
     fits: dict[str, dict[str, Any]],
     reuse_model: str | None,
     reuse_runs: list[str] | None = None,
+    departures: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """What a study found: per-size curve shapes and slopes, the C-fit's globals, equal-compute
-    losses and the reuse curves (the figures printed at the end of `rlscale study run`)."""
+    """What a study found: the paper's findings judged (first), per-size curve shapes and
+    slopes, the C-fit's globals, equal-compute losses and the reuse curves (the figures printed
+    at the end of `rlscale study run`)."""
     loglog, expo = fits.get("loglinear-C", {}), fits.get("expdecay-C", {})
     paper_c = fits.get("paper-C", {})
     per_size = []
@@ -191,15 +220,20 @@ def study_summary(
                 "r2_loglog": (loglog.get("r2_per_N") or {}).get(key),
                 "r2_exp": (expo.get("r2_per_N") or {}).get(key),
                 "k_loglinear": (loglog.get("per_N") or {}).get(key, {}).get("k"),
+                "k_loglinear_ci95": (loglog.get("per_N_ci95") or {}).get(key, {}).get("k"),
                 "k_paper": (paper_c.get("per_N") or {}).get(key, {}).get("k"),
             }
         )
+    reuse = reuse_curves(records, reuse_model, reuse_runs) if reuse_model else {}
+    reuse_N = records.loc[records["model"] == reuse_model, "N"] if reuse_model else None
+    N_reuse = float(reuse_N.iloc[0]) if reuse_N is not None and len(reuse_N) else None
     return {
+        "paper_findings": paper_findings(table, fits, reuse, N_reuse, departures),
         "per_size": per_size,
         "k_rises_with_N": {name: k_rises_with_N(fits.get(name, {})) for name in fits},
         "paper_C": _paper_globals(paper_c),
         "equal_compute": equal_compute(table),
-        "reuse": reuse_curves(records, reuse_model, reuse_runs) if reuse_model else {},
+        "reuse": reuse,
     }
 
 
@@ -210,29 +244,8 @@ def _paper_globals(fit: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {n: {"value": params.get(n), "ci95": ci.get(n)} for n in ("Kmax", "N0")}
     kmax, n0 = params.get("Kmax"), params.get("N0")
     ratio = kmax / n0 if kmax is not None and n0 else None
-    out["k_per_N"] = {"value": ratio, "ci95": _ratio_interval(fit, ratio)}
+    out["k_per_N"] = {"value": ratio, "ci95": ratio_interval(fit, ratio)}
     return out | {"converged": fit.get("converged"), "message": fit.get("message")}
-
-
-def _ratio_interval(fit: dict[str, Any], ratio: float | None) -> list[float] | None:
-    """95% interval of Kmax/N0 from the fit's covariance (delta method in log space)."""
-    cov = fit.get("covariance") or {}
-    names = list(cov.get("names") or [])
-    if ratio is None or ratio <= 0 or not {"Kmax", "N0"} <= set(names):
-        return None
-    m = np.asarray(cov["matrix"], dtype=float)
-    i, j = names.index("Kmax"), names.index("N0")
-    # Internal units are log for log-scale parameters; a linear one's variance becomes
-    # relative (var(log x) ≈ var(x)/x²).
-    scale = np.ones(len(names))
-    for k, name in ((i, "Kmax"), (j, "N0")):
-        if not cov["log_scale"][k]:
-            scale[k] = 1.0 / float(fit["params"][name])
-    var = m[i, i] * scale[i] ** 2 + m[j, j] * scale[j] ** 2 - 2 * m[i, j] * scale[i] * scale[j]
-    if not np.isfinite(var) or var < 0:
-        return None
-    width = float(np.exp(1.959964 * np.sqrt(var)))
-    return [ratio / width, ratio * width]
 
 
 def _forecast_points(fit: LawFit, rows: pd.DataFrame, x: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from rlscale.engines.verl import (
     unsupported,
 )
 from rlscale.errors import InputError
+from rlscale.rl.config import PRESETS as GRPO_PRESETS
 from rlscale.rl.config import GRPOConfig, load_config
 from rlscale.units import parse_number
 
@@ -169,6 +170,40 @@ PRESETS: dict[str, dict[str, Any]] = {
         "seeds": [0],
     },
 }
+
+
+# GRPO settings that define the paper's protocol, with how to show a value.
+PROTOCOL = (
+    ("prompts_per_step", "{:d}"),
+    ("group_size", "{:d}"),
+    ("lr", "{:g}"),
+    ("kl_coef", "{:g}"),
+    ("updates_per_batch", "{:d}"),
+    ("mini_batches", "{:d}"),
+    ("temperature", "{:g}"),
+    ("eval_temperature", "{:g}"),
+    ("eval_samples", "{:d}"),
+    ("max_new_tokens", "{:d}"),
+    ("drop_uniform_groups", "{}"),
+)
+
+
+def paper_departures(spec: StudySpec) -> list[str]:
+    """Where a study's protocol differs from arXiv:2509.25300's, setting by setting."""
+    paper = GRPO_PRESETS["paper"]
+    out = [
+        f"{name} {form.format(getattr(spec.grpo, name))} "
+        f"(paper {form.format(getattr(paper, name))})"
+        for name, form in PROTOCOL
+        if getattr(spec.grpo, name) != getattr(paper, name)
+    ]
+    if spec.steps != paper.steps:
+        out.append(f"steps {spec.steps} (paper {paper.steps})")
+    if spec.reuse_model is not None:
+        out.append(f"reuse τ {', '.join(map(str, spec.taus))} (paper 1, 2, 5, 20, 25, 50, 100)")
+    data = spec.train or "each rung's synthetic task"
+    out.append(f"data {data} (paper: 53,904 curriculum-ordered math problems)")
+    return out
 
 
 def preset_study(name: str) -> dict[str, Any]:

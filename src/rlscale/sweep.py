@@ -24,7 +24,7 @@ from typing import Literal
 
 from rlscale.errors import InputError, RlscaleError
 from rlscale.store import STEPS_FILE, write_json_file
-from rlscale.study import RunSpec, StudySpec
+from rlscale.study import RunSpec, StudySpec, paper_departures
 
 State = Literal["done", "partial", "failed", "pending"]
 ERROR_TAIL = 2000  # characters of a failed run's output kept in error.json
@@ -360,7 +360,9 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     (root / "fits").mkdir(exist_ok=True)
     for name, result in fits.items():
         write_json_file(root / "fits" / f"{name}.json", result)
-    summary = analysis.study_summary(table, records, fits, spec.reuse_model, reuse_runs(spec))
+    summary = analysis.study_summary(
+        table, records, fits, spec.reuse_model, reuse_runs(spec), paper_departures(spec)
+    )
     runs = run_rows(spec, root)
     write_json_file(root / "analysis.json", {"study": spec.name, "runs": runs} | summary)
     report = ReportInput(f"rlscale study: {spec.name}", table, fits, records, summary, runs)

@@ -79,6 +79,9 @@ def test_compute_columns_are_exact_sums_of_the_logged_tokens(
     trained = [r for r in records[1:] if r["groups_kept"]]
     assert all(0.0 < r["entropy"] < math.log(100) for r in trained)  # 100-token vocabulary
     assert {"eval_L", "eval_L_se", "eval_L_greedy", "eval_L@again"} <= records[2].keys()
+    se_sampling = records[2]["eval_L_se_sampling"]  # p(1 − p) ≤ 1/4 bounds it
+    bound = 0.5 / math.sqrt(cfg.eval_problems * (cfg.eval_samples - 1))
+    assert se_sampling is not None and 0.0 <= se_sampling <= bound
     assert 0.0 <= records[2]["eval_L@again"] <= 1.0 and records[2]["eval_L_se@again"] >= 0.0
     assert "eval_L" not in records[1]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

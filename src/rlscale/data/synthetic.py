@@ -60,6 +60,33 @@ def _addsub(rng: random.Random, level: int) -> Generated:
     """A chain of level + 1 numbers (0–30) joined by + and −, summed left to right."""
     numbers = [rng.randint(0, 30) for _ in range(level + 1)]
     ops = [rng.choice("+-") for _ in range(level)]
+    return _worked_chain(numbers, ops)
+
+
+# (numbers in the chain, largest number) per level, easy → hard: the small rungs' frontier is in
+# the first levels, the large rungs' in the last.
+CHAIN_LEVELS: tuple[tuple[int, int], ...] = (
+    (2, 9),
+    (3, 9),
+    (4, 9),
+    (2, 99),
+    (3, 99),
+    (4, 99),
+    (5, 99),
+    (6, 99),
+)
+
+
+def _chains(rng: random.Random, level: int) -> Generated:
+    """A chain of + and − on one- or two-digit numbers, longer and wider with the level."""
+    count, top = CHAIN_LEVELS[level - 1]
+    numbers = [rng.randint(0, top) for _ in range(count)]
+    ops = [rng.choice("+-") for _ in range(count - 1)]
+    return _worked_chain(numbers, ops)
+
+
+def _worked_chain(numbers: list[int], ops: list[str]) -> Generated:
+    """'Compute a+b-c.', its left-to-right steps and the answer."""
     prompt = "Compute " + _join(numbers, ops) + "."
     steps, total = [], numbers[0]
     for op, n in zip(ops, numbers[1:], strict=True):
@@ -92,6 +119,12 @@ TASKS: dict[str, SynthTask] = {
             "chains of 2–5 numbers with + and −; holdout 3–5",
             holdout_min_level=2,
         ),
+        SynthTask(
+            "chains",
+            len(CHAIN_LEVELS),
+            _chains,
+            "chains of 2–6 one- or two-digit numbers with + and −, in 8 levels of difficulty",
+        ),
         SynthTask("arith", 4, _arith, "integer arithmetic with +, −, ×; 2 to 5 operands"),
         SynthTask("linear", 4, _linear, "solve a·x + b = c for integer x"),
     )
@@ -103,8 +136,10 @@ def in_holdout(prompt: str) -> bool:
     return int.from_bytes(digest[:4], "big") % HOLDOUT_SHARE == 0
 
 
-def generate(task: str, split: str, n: int, seed: int) -> list[Problem]:
-    """`n` distinct problems of `task` from `split`, levels drawn uniformly, seeded."""
+def generate(task: str, split: str, n: int, seed: int, distinct: bool = True) -> list[Problem]:
+    """`n` problems of `task` from `split`, levels drawn uniformly, seeded: distinct problems
+    (a level with few problems then gives way to the others), or with repeats (`distinct=False`,
+    e.g. warm-start data, where every level keeps its share)."""
     if task not in TASKS:
         raise InputError(f"unknown synthetic task {task!r}; choose one of: {', '.join(TASKS)}")
     if split not in ("train", "holdout"):
@@ -117,7 +152,7 @@ def generate(task: str, split: str, n: int, seed: int) -> list[Problem]:
     for _ in range(200 * n):
         level = rng.randint(low, spec.levels)
         prompt, solution, answer = spec.generate(rng, level)
-        if prompt in seen or in_holdout(prompt) != want_holdout:
+        if (distinct and prompt in seen) or in_holdout(prompt) != want_holdout:
             continue
         seen.add(prompt)
         ident = hashlib.sha256(prompt.encode()).hexdigest()[:12]

@@ -18,6 +18,7 @@ from rlscale import analysis
 from rlscale.errors import InputError
 from rlscale.report import figures as fig
 from rlscale.report.plain import (
+    FINDINGS_TITLE,
     STYLE,
     Table,
     fit_table,
@@ -163,15 +164,23 @@ def render_html(inp: ReportInput) -> str:
         f"<title>{esc(inp.title)}</title><style>{STYLE}\n{FIGURE_STYLE}</style></head><body>",
         f"<h1>{esc(inp.title)}</h1>",
     ]
+    findings, rest = _findings_first(tables(inp))
+    parts += [html_table(t) for t in findings]
     for f in make_figures(inp):
         parts.append(f"<figure><h2>{esc(f.title)}</h2>{_inline(f.svg)}")
         parts.append(
             f"<figcaption>{esc(f.caption)}</figcaption></figure>" if f.caption else "</figure>"
         )
-    for t in tables(inp):
+    for t in rest:
         parts.append(html_table(t))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _findings_first(all_tables: list[Table]) -> tuple[list[Table], list[Table]]:
+    """The findings table (which opens a report) and the other tables."""
+    first = [t for t in all_tables if t.title == FINDINGS_TITLE]
+    return first, [t for t in all_tables if t.title != FINDINGS_TITLE]
 
 
 FIGURE_STYLE = """figure{margin:0 0 1.5rem}figure svg{max-width:100%;height:auto}
@@ -187,11 +196,14 @@ def _inline(svg: str) -> str:
 def render_markdown(inp: ReportInput, assets: Path) -> str:
     """Markdown with the figures written as SVG files into `assets` (linked relatively)."""
     assets.mkdir(parents=True, exist_ok=True)
+    findings, rest = _findings_first(tables(inp))
     lines = [f"# {inp.title}", ""]
+    if findings:
+        lines += [to_markdown("", findings).split("\n", 2)[-1]]
     for i, f in enumerate(make_figures(inp), start=1):
         name = f"figure-{i}.svg"
         (assets / name).write_text(f.svg)
         lines += [f"## {f.title}", "", f"![{f.title}]({assets.name}/{name})", ""]
         lines += [f.caption, ""] if f.caption else []
-    body = to_markdown("", tables(inp)).split("\n", 2)[-1]
+    body = to_markdown("", rest).split("\n", 2)[-1]
     return "\n".join(lines) + "\n" + body

@@ -59,10 +59,45 @@ RUN_COLUMNS = (
 )
 
 
+FINDINGS_TITLE = "The paper's findings in this study"
+
+
+def findings_table(summary: dict[str, Any] | None) -> Table | None:
+    """One row per finding of arXiv:2509.25300: the paper's figure, this study's measurement
+    with its uncertainty, the verdict computed from them and where the study departs from the
+    paper; the study's departures from the paper's protocol in the note."""
+    block = (summary or {}).get("paper_findings")
+    if not block:
+        return None
+    rows = [
+        (
+            f"({f['key']}) {f['claim']}",
+            f["paper"],
+            f["measured"],
+            f["verdict"],
+            f["departure"] or "—",
+        )
+        for f in block["findings"]
+    ]
+    rules = " ".join(f"({f['key']}) {f['rule']}." for f in block["findings"])
+    departures = "; ".join(block["departures"])
+    note = f"Verdicts: {rules}"
+    if departures:
+        note += f" Protocol departures from the paper: {departures}."
+    return Table(
+        FINDINGS_TITLE,
+        ("finding", "the paper", "this study", "verdict", "departs from the paper in"),
+        rows,
+        note,
+    )
+
+
 def study_tables(
     summary: dict[str, Any], runs: list[dict[str, Any]], fits: dict[str, Any]
 ) -> list[Table]:
-    tables = [
+    findings = findings_table(summary)
+    tables = [findings] if findings is not None else []
+    tables += [
         Table(
             "Runs",
             tuple(title for title, _ in RUN_COLUMNS),
@@ -70,9 +105,13 @@ def study_tables(
         ),
         Table(
             "Per size: curve shape and slope",
-            ("N", "R² log–log", "R² exp-decay", "k (free per size)", "k(N) paper law"),
+            ("N", "R² log–log", "R² exp-decay", "k (free per size)", "k 95%", "k(N) paper law"),
             [
-                tuple(fmt(s.get(k)) for k in ("N", "r2_loglog", "r2_exp", "k_loglinear", "k_paper"))
+                (
+                    *(fmt(s.get(k)) for k in ("N", "r2_loglog", "r2_exp", "k_loglinear")),
+                    _interval(s.get("k_loglinear_ci95")),
+                    fmt(s.get("k_paper")),
+                )
                 for s in summary["per_size"]
             ],
             "R² in ln L within each size: log–log is log L = −k·log C + E, "
@@ -116,13 +155,15 @@ def study_tables(
         tables.append(
             Table(
                 "Data reuse",
-                ("τ", "unique prompts", "final L", "± se", "seeds"),
+                ("τ", "unique prompts", "L at step 0", "final L", "± se", "se from", "seeds"),
                 [
                     (
                         tau,
                         fmt(r["unique_prompts"]),
+                        fmt(r.get("start_L")),
                         fmt(r["final_L"]),
                         fmt(r["final_L_se"]),
+                        str(r.get("se_kind", "—")),
                         fmt(r["seeds"]),
                     )
                     for tau, r in sorted(summary["reuse"].items(), key=lambda kv: int(kv[0]))

@@ -479,6 +479,7 @@ def _eval_columns(result: EvalResult, name: str) -> dict[str, Any]:
     return {
         "eval_L": result.L,
         "eval_L_se": result.L_se,
+        "eval_L_se_sampling": result.L_se_sampling,
         "eval_n": result.problems,
         "eval_samples": result.samples,
         "eval_temperature": result.temperature,
