@@ -69,13 +69,13 @@ def findings_table(summary: dict[str, Any] | None) -> Table | None:
     block = (summary or {}).get("paper_findings")
     if not block:
         return None
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             f"({f['key']}) {f['claim']}",
-            f["paper"],
-            f["measured"],
-            f["verdict"],
-            f["departure"] or "—",
+            str(f["paper"]),
+            str(f["measured"]),
+            str(f["verdict"]),
+            str(f["departure"] or "—"),
         )
         for f in block["findings"]
     ]
