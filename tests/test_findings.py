@@ -138,3 +138,18 @@ def test_reuse_curves_report_start_final_and_their_standard_errors(seeds: int) -
     else:
         assert curves_["25"]["final_L_se"] == pytest.approx(0.01 / np.sqrt(3))
         assert curves_["25"]["se_kind"] == "across seeds"
+
+
+def test_seeds_are_averaged_step_by_step_though_their_compute_differs() -> None:
+    one = curves()
+    three = []
+    for seed in range(3):
+        part = one.assign(seed=seed, run=one["run"] + f"s{seed}")
+        part["C"] *= 1 + 0.01 * seed  # each seed's token counts differ a little
+        part["L"] *= 1 + 0.002 * (seed - 1)
+        three.append(part)
+    table = pd.concat(three, ignore_index=True)
+    found = judge(table)
+    single = judge(one)
+    assert found["a"]["verdict"] == HOLDS
+    assert found["a"]["numbers"]["C"]["compared"] == single["a"]["numbers"]["C"]["compared"]

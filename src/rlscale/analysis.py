@@ -147,11 +147,13 @@ def reuse_curves(
     for tau in sorted(rows["tau"].unique()):
         part = rows[rows["tau"] == tau]
         curve = part.groupby("step")["eval_L"].mean()
+        spread = part.groupby("step")["eval_L"].std(ddof=1).reindex(curve.index).fillna(0.0)
         start, se_kind = _mean_and_se(part[part["step"] == 0])
         final, _ = _mean_and_se(part[part["step"] == part["step"].max()])
         out[str(int(tau))] = {
             "step": [int(s) for s in curve.index],
             "L": [float(v) for v in curve.to_numpy()],
+            "L_sd": [float(v) for v in spread.to_numpy()],
             "start_L": start[0],
             "start_L_se": start[1],
             "final_L": final[0],

@@ -124,16 +124,17 @@ def size_comparisons(table: pd.DataFrame, x: str) -> list[dict[str, float]]:
 
 
 def _mean_curve(rows: pd.DataFrame, x: str) -> pd.DataFrame:
-    """L against x, the mean over seeds, with its standard error: across seeds when there are
-    several (run-to-run and sampling noise), else the evaluation's sampling SE."""
+    """L against x, step by step the mean over seeds (x too: a seed's C depends on its token
+    counts), with its standard error: across seeds when there are several (run-to-run and
+    sampling noise), else the evaluation's sampling SE."""
     se_col = _se_column(rows)
-    grouped = rows.groupby(x)
-    mean = grouped["L"].mean()
+    grouped = rows.groupby("step")
     seeds = grouped["L"].count()
     spread: pd.Series = grouped["L"].std(ddof=1) / np.sqrt(seeds)
     single: pd.Series = grouped[se_col].mean() / np.sqrt(seeds) if se_col else spread * np.nan
     se: pd.Series = spread.where(seeds > 1, single).fillna(0.0)
-    return pd.DataFrame({"L": mean, "se": se}).sort_index()
+    curve = pd.DataFrame({x: grouped[x].mean(), "L": grouped["L"].mean(), "se": se})
+    return curve.set_index(x).sort_index()
 
 
 def _se_column(rows: pd.DataFrame) -> str | None:

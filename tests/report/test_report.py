@@ -65,6 +65,20 @@ def test_one_size_missing_steps_and_an_unconverged_fit_are_drawn_honestly() -> N
     assert "did not converge (N0 at its bound)" in first.caption
 
 
+def test_seeds_are_drawn_as_a_mean_with_a_band() -> None:
+    """Three seeds per size: the L curves and the reuse curves show the mean and a ± 1 SD band
+    (a filled path per size), and say so."""
+    runs = [records(noise=0.02, seed=s).assign(seed=s) for s in range(3)]
+    recs = pd.concat(
+        [r.assign(run=r["run"] + f"-s{s}") for s, r in enumerate(runs)], ignore_index=True
+    )
+    one, three = make_figures(simulated(runs[0])), make_figures(simulated(recs))
+    assert "± 1 SD across seeds" in three[0].caption and "seeds" not in one[0].caption
+    reuse = next(f for f in three if f.title.startswith("Data reuse"))
+    assert "Mean of 3 seeds" in reuse.caption
+    assert three[0].svg.count("<path") > one[0].svg.count("<path")  # the bands
+
+
 @pytest.mark.slow
 def test_page_opens_in_headless_chromium_with_every_figure_drawn(tmp_path: Path) -> None:
     if CHROMIUM is None:

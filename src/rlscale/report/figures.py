@@ -91,9 +91,18 @@ def loss_curves(
     elif law is not None and fit is not None:
         caption = f"Lines: {_describe(fit, x)}."
     sizes = sorted(table["N"].unique())
+    seeds = _seeds_per_size(table)
+    if seeds > 1:
+        band = f"Points: the mean of {seeds} seeds at each step; shaded: ± 1 SD across seeds."
+        caption = f"{caption} {band}".strip()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for color, size in zip(_colors(len(sizes)), sizes, strict=True):
         rows = table[table["N"] == size].sort_values(x)
+        if seeds > 1:
+            mean = rows.groupby("step")[[x, "L"]].mean().sort_values(x)
+            sd = rows.groupby("step")["L"].std(ddof=1).reindex(mean.index).fillna(0.0)
+            ax.fill_between(mean[x], mean["L"] - sd, mean["L"] + sd, color=color, alpha=0.2, lw=0)
+            rows = mean
         ax.scatter(rows[x], rows["L"], s=12, color=color, label=f"N = {size_label(size)}")
         if law is not None and np.isclose(law.sizes_, float(size), rtol=1e-9).any():
             grid = np.geomspace(rows[x].min(), rows[x].max(), 60)
@@ -106,6 +115,13 @@ def loss_curves(
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, which="both", alpha=0.25)
     return Figure(f"L against {x} per size", _svg(fig), caption)
+
+
+def _seeds_per_size(table: pd.DataFrame) -> int:
+    """The most runs any size has (seeds), when the table says which run a point is from."""
+    if "run" not in table or "step" not in table:
+        return 1
+    return int(table.groupby("N")["run"].nunique().max())
 
 
 def _describe(fit: dict[str, Any], x: str) -> str:
@@ -195,12 +211,18 @@ def reuse_curves(reuse: dict[str, Any]) -> Figure | None:
             color=color,
             label=f"τ = {tau} ({r['unique_prompts']} unique)",
         )
+        if r.get("L_sd") and r.get("seeds", 1) > 1:
+            lo = np.subtract(r["L"], r["L_sd"])
+            hi = np.add(r["L"], r["L_sd"])
+            ax.fill_between(r["step"], lo, hi, color=color, alpha=0.2, lw=0)
     ax.set_xlabel("step")
     ax.set_ylabel("test loss L")
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.25)
+    seeds = max(int(r.get("seeds", 1)) for r in reuse.values())
+    band = f" Mean of {seeds} seeds; shaded: ± 1 SD across seeds." if seeds > 1 else ""
     return Figure(
-        "Data reuse: L against step per τ", _svg(fig), "Equal steps = equal prompts seen."
+        "Data reuse: L against step per τ", _svg(fig), f"Equal steps = equal prompts seen.{band}"
     )
 
 
