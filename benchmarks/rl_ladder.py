@@ -39,14 +39,14 @@ def strengthen(rung: str, clean: int, noisy: int, dest: Path) -> None:
     import torch
 
     from rlscale.data import generate
-    from rlscale.models.build import _batches, train_phase
+    from rlscale.models.build import BuildConfig, _batches, train_phase
     from rlscale.models.load import load_model
 
     torch.set_num_threads(1)
     model, tok = load_model(rung)
     model.config._attn_implementation = "sdpa"
     rng = random.Random(5)
-    problems = generate("addsub", "train", (clean + noisy) * 64, 77)
+    problems = generate(BuildConfig().task, "train", (clean + noisy) * 64, 77)
     train_phase(model, _batches(tok, problems[: clean * 64], 64, 0.0, rng), 1e-3, 10, "c", None)
     if noisy:
         batches = _batches(tok, problems[clean * 64 :], 64, 0.4, rng)

@@ -70,8 +70,8 @@ class WarmModel:
 
 @pytest.fixture(scope="session")
 def warm_model(tmp_path_factory: pytest.TempPathFactory) -> WarmModel:
-    """micro-xs after a few seconds of SFT on sums of two digits: right some of the time, so
-    sampled groups carry reward differences (the real ladder takes minutes to build)."""
+    """A 33k-parameter Qwen2 after a few seconds of SFT on sums of two digits: right some of
+    the time, so sampled groups carry reward differences (the real ladder takes minutes)."""
     root = tmp_path_factory.mktemp("warm")
     rng = random.Random(0)
     pairs = [(a, b) for a in range(10) for b in range(10)]
@@ -81,12 +81,12 @@ def warm_model(tmp_path_factory: pytest.TempPathFactory) -> WarmModel:
     from transformers import Qwen2ForCausalLM
 
     from rlscale.models.build import encode, train_phase
-    from rlscale.models.ladder import RUNGS
+    from rlscale.models.ladder import Rung
     from rlscale.models.tokenizer import char_tokenizer
 
     torch.manual_seed(0)
     tok = char_tokenizer()
-    rung = RUNGS["micro-xs"]
+    rung = Rung("warm", hidden=32, layers=2, heads=4, intermediate=128)
     model = Qwen2ForCausalLM(
         rung.config(len(tok), tok.bos_token_id, tok.eos_token_id, tok.pad_token_id)
     )

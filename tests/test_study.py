@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from rlscale.errors import InputError
-from rlscale.study import load_study, parse_study
+from rlscale.study import load_study, paper_departures, parse_study, preset_study
 
 BASE = {
     "name": "mini",
@@ -99,3 +100,33 @@ def test_reuse_runs_with_their_own_step_count_include_tau_one() -> None:
     same = parse_study(study | {"reuse": {"taus": [1, 3], "model": "micro-s"}})
     assert [(r.tau, r.grpo.steps) for r in same.runs()] == [(1, 6), (1, 6), (3, 6)]
     assert reuse_runs(same) == [same.runs()[1].name, same.runs()[2].name]
+
+
+def test_micro_presets_measure_precisely_enough_to_test_a_curve_shape() -> None:
+    """The whole ladder, ~100 steps, ≥ 12 evaluated points a run, and an evaluation whose
+    sampling SE cannot exceed 0.01 (p(1 − p) ≤ 1/4 on every problem); micro-seeds is the same
+    grid with three seeds."""
+    from rlscale.models.ladder import LADDER
+
+    spec = parse_study(preset_study("micro"))
+    assert list(spec.models) == [r.name for r in LADDER]  # ≥ 5 sizes over ≥ 100×: test_models
+    g = spec.grpo
+    evaluated = range(g.eval_every, spec.steps + 1, g.eval_every)
+    points = len(evaluated) + bool(spec.steps % g.eval_every)
+    assert spec.steps >= 100 and points >= 12
+    holdout = 512  # eval_problems 0: the rungs' whole holdout
+    assert g.eval_problems == 0 and 0.5 / math.sqrt(holdout * (g.eval_samples - 1)) <= 0.01
+    assert sorted(spec.taus) == [1, 5, 25] and spec.reuse_model == "micro-m"
+    seeds = parse_study(preset_study("micro-seeds"))
+    assert seeds.seeds == (0, 1, 2) and seeds.models == spec.models and seeds.grpo == spec.grpo
+
+
+def test_paper_departures_name_each_setting_that_differs_with_both_values() -> None:
+    spec = parse_study(preset_study("micro"))
+    departures = paper_departures(spec)
+    assert "prompts_per_step 32 (paper 512)" in departures
+    assert "lr 5e-05 (paper 1e-06)" in departures
+    assert any(d.startswith("reuse τ 1, 5, 25") for d in departures)
+    data = {"train": "synth:chains?n=60000", "holdout": "synth:chains?split=holdout&n=500"}
+    paper = parse_study(preset_study("paper") | data)
+    assert not [d for d in paper_departures(paper) if d.split()[0] in ("lr", "group_size")]

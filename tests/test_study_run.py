@@ -3,6 +3,7 @@ without redoing finished runs or losing steps, then fits and reports."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -85,3 +86,12 @@ def test_killed_study_finishes_on_rerun_without_redoing_runs(tmp_path: Path) -> 
     page = (out / "report.html").read_text()
     assert "Data reuse" in page and "<script" not in page
     assert "Per size" in result.stdout and "paper-C" in result.stdout
+    findings = analysis["paper_findings"]["findings"]
+    assert [f["key"] for f in findings] == ["a", "b", "c", "d"]
+    assert {f["verdict"] for f in findings} <= {"holds", "departs", "not identifiable"}
+    title = "The paper's findings in this study"  # first in the page, the Markdown and the print
+    in_html = html.escape(title)
+    assert page.index(in_html) < page.index("<svg") and page.index(in_html) < page.index("Runs")
+    assert result.stdout.index(title) < result.stdout.index("Runs")
+    markdown = (out / "report.md").read_text()
+    assert markdown.index(title) < markdown.index("![")

@@ -120,24 +120,29 @@ QWEN25_N = {"0.5B": 0.36e9, "1.5B": 1.31e9, "3B": 2.77e9, "7B": 6.53e9}
 QWEN25_N |= {"14B": 13.07e9, "32B": 31.0e9, "72B": 70.21e9}
 
 # Built-in studies on the micro ladder, as the mappings a study file would hold. `micro`: the
-# paper's study in miniature — four sizes (C- and D-fits), the data-reuse grid on micro-m —
-# sized so both cores stay busy (one one-thread run per core) for about 13 minutes of runs;
+# paper's study in miniature — five sizes over 107× (C- and D-fits), 100 steps each, the
+# data-reuse grid τ ∈ {1, 5, 25} on the middle size, every run's holdout L evaluated 14 times from
+# 8 samples a problem (sampling SE under 0.01); sized so both cores stay busy (one one-thread run
+# per core) within 20 minutes. `micro-seeds`: the same grid with three seeds, for seed bands.
 # `micro-quick`: the same shape at the two smallest sizes and a few steps, for CI.
+MICRO_GRPO: dict[str, Any] = {
+    "eval_every": 8,
+    "eval_problems": 0,  # the whole holdout (512)
+    "eval_samples": 8,
+    "eval_greedy": False,
+    "checkpoint_every": 10,
+}
+MICRO: dict[str, Any] = {
+    "name": "micro",
+    "models": ["micro-xs", "micro-s", "micro-m", "micro-l", "micro-xl"],
+    "budget": {"steps": 100},
+    "grpo": MICRO_GRPO,
+    "reuse": {"taus": [1, 5, 25], "model": "micro-m"},
+    "seeds": [0],
+}
 PRESETS: dict[str, dict[str, Any]] = {
-    "micro": {
-        "name": "micro",
-        "models": ["micro-xs", "micro-s", "micro-m", "micro-l"],
-        "budget": {"steps": 60},
-        "grpo": {
-            "eval_every": 5,
-            "eval_problems": 0,  # the whole holdout (512), one sample each
-            "eval_samples": 1,
-            "eval_greedy": False,
-            "checkpoint_every": 5,
-        },
-        "reuse": {"taus": [1, 5, 25], "model": "micro-m"},
-        "seeds": [0],
-    },
+    "micro": MICRO,
+    "micro-seeds": MICRO | {"name": "micro-seeds", "seeds": [0, 1, 2]},
     "micro-quick": {
         "name": "micro-quick",
         "models": ["micro-xs", "micro-s"],

@@ -27,8 +27,6 @@ from tests.models.test_flops import N as QWEN_N
 TINY = BuildConfig(
     clean_steps=6,
     noisy_steps=2,
-    extra_clean_steps=2,
-    extra_noisy_steps=1,
     batch=8,
     eval_problems=16,
     eval_samples=4,
@@ -47,7 +45,7 @@ def test_char_tokenizer_round_trips_through_save_and_load(tmp_path: Path) -> Non
     assert (again.pad_token_id, again.bos_token_id, again.eos_token_id) == (0, 1, 2)
 
 
-def test_ladder_is_qwen2_and_spans_more_than_30x() -> None:
+def test_ladder_is_qwen2_with_five_sizes_over_more_than_100x() -> None:
     tok = char_tokenizer()
     sizes = []
     for rung in LADDER:
@@ -55,8 +53,8 @@ def test_ladder_is_qwen2_and_spans_more_than_30x() -> None:
             model = Qwen2ForCausalLM(rung.config(len(tok), 1, 2, 0))
         assert type(model).__name__ == "Qwen2ForCausalLM"
         sizes.append(count_params(model)[0])
-    assert sizes == sorted(sizes) and len(sizes) >= 4
-    assert sizes[-1] / sizes[0] >= 30
+    assert sizes == sorted(sizes) and len(sizes) >= 5
+    assert sizes[-1] / sizes[0] >= 100
 
 
 def test_count_params_by_hand_on_a_qwen25_05b_config(tmp_path: Path) -> None:
@@ -102,7 +100,7 @@ def test_untied_output_projection_counts_as_embedding() -> None:
 
 def test_corrupted_solutions_have_one_off_by_one_step_and_stay_consistent() -> None:
     rng = random.Random(0)
-    for p in generate("addsub", "train", 50, seed=3):
+    for p in generate("chains", "train", 50, seed=3):
         wrong = corrupt(p, rng)
         assert judge(wrong, p.answer) == "wrong"
         steps = [s for s in wrong.split(". ") if "=" in s]
@@ -138,6 +136,9 @@ def test_build_reuses_the_cache_and_never_a_half_written_entry(cache: Path) -> N
     shutil.rmtree(partial)
     first = build_rung(rung, TINY)
     assert first["reused"] is False and first["N"] == 33_120
+    assert first["lr"] == pytest.approx(TINY.lr_width / rung.hidden)
+    levels = first["by_difficulty"]  # the holdout's levels, each with its own errors
+    assert sum(v["problems"] for v in levels.values()) == TINY.eval_problems
     for key in ("greedy_error", "pass1_error", "pass4_error", "pass1_error_se"):
         assert 0.0 <= first[key] <= 1.0
     again = build_rung(rung, TINY)

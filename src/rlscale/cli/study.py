@@ -24,7 +24,9 @@ STUDY_FILE = "study.json"  # the study's mapping, as given: what status and fit 
 def run_command(
     spec: Path | None = typer.Argument(None, help="A study file (YAML); or give --preset."),
     out: Path = typer.Option(..., help="The study folder (created; rerun it to resume)."),
-    preset: str = typer.Option("", help="A built-in study: micro, micro-quick, paper (verl)."),
+    preset: str = typer.Option(
+        "", help="A built-in study: micro, micro-seeds, micro-quick, paper (verl)."
+    ),
     train: str = typer.Option("", help="Training data (replaces the study's train:)."),
     holdout: str = typer.Option("", help="Held-out data (replaces the study's holdout:)."),
     executor: str = typer.Option("", help="local or ray (default: the study file's)."),
@@ -86,7 +88,9 @@ def study_mapping(spec: Path | None, preset: str, train: str, holdout: str) -> d
     from rlscale.study import preset_study, read_study_file
 
     if bool(preset) == (spec is not None):
-        raise InputError("give a study file or --preset NAME (micro, micro-quick, paper), not both")
+        raise InputError(
+            "give a study file or --preset NAME (micro, micro-seeds, micro-quick, paper), not both"
+        )
     mapping = preset_study(preset) if preset else read_study_file(spec)  # type: ignore[arg-type]
     return mapping | ({"train": train} if train else {}) | ({"holdout": holdout} if holdout else {})
 

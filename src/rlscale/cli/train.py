@@ -11,6 +11,7 @@ from rlscale.cli._common import fmt, handles_errors, stdout, step_progress, writ
 from rlscale.errors import InputError
 
 DEFAULT_HOLDOUT_PROBLEMS = 512
+HOLDOUT_SEED = 10_000  # the rungs' builds are evaluated on this holdout too
 
 
 def micro_task(model: str) -> str | None:
@@ -27,7 +28,9 @@ def default_sources(model: str, total: int, seed: int) -> tuple[str | None, str 
         return None, None
     return (
         f"synth:{task}?split=train&n={total}&seed={1000 + seed}",  # not the SFT stream (seed 0)
-        f"synth:{task}?split=holdout&n={DEFAULT_HOLDOUT_PROBLEMS}&seed={10_000 + seed}",
+        # one holdout for every seed: the measuring instrument stays fixed, so seed bands show
+        # training noise and evaluation sampling, not a new draw of problems
+        f"synth:{task}?split=holdout&n={DEFAULT_HOLDOUT_PROBLEMS}&seed={HOLDOUT_SEED}",
     )
 
 

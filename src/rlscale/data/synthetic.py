@@ -63,22 +63,22 @@ def _addsub(rng: random.Random, level: int) -> Generated:
     return _worked_chain(numbers, ops)
 
 
-# (numbers in the chain, largest number) per level, easy → hard: the small rungs' frontier is in
-# the first levels, the large rungs' in the last.
+# (numbers in the chain, largest number) per level, easy → hard: one-digit chains for the
+# smallest rungs' frontier, two- and three-digit numbers for the largest rungs'.
 CHAIN_LEVELS: tuple[tuple[int, int], ...] = (
     (2, 9),
     (3, 9),
     (4, 9),
+    (5, 9),
     (2, 99),
     (3, 99),
-    (4, 99),
-    (5, 99),
-    (6, 99),
+    (2, 999),
+    (3, 999),
 )
 
 
 def _chains(rng: random.Random, level: int) -> Generated:
-    """A chain of + and − on one- or two-digit numbers, longer and wider with the level."""
+    """A chain of + and − on numbers of one to three digits, harder with the level."""
     count, top = CHAIN_LEVELS[level - 1]
     numbers = [rng.randint(0, top) for _ in range(count)]
     ops = [rng.choice("+-") for _ in range(count - 1)]
@@ -123,7 +123,7 @@ TASKS: dict[str, SynthTask] = {
             "chains",
             len(CHAIN_LEVELS),
             _chains,
-            "chains of 2–6 one- or two-digit numbers with + and −, in 8 levels of difficulty",
+            "chains of 2–5 numbers of one to three digits with + and −, in 8 levels of difficulty",
         ),
         SynthTask("arith", 4, _arith, "integer arithmetic with +, −, ×; 2 to 5 operands"),
         SynthTask("linear", 4, _linear, "solve a·x + b = c for integer x"),

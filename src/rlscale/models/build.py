@@ -1,13 +1,15 @@
 """Warm-start base models for the micro ladder (SFT), cached by content hash.
 
-Two rounds of two phases, the same for every rung so the ladder behaves like a model family that
-saw the same pretraining data: (a) clean worked solutions for a shared number of steps (a token
-budget, not a per-rung competence gate, which would erase the size effect); (b) a short phase where
-a fraction q of the solutions carry one plausible wrong step (a result off by one, continued
-consistently), so models sample wrong steps they could avoid — pass@1 low, pass@8 high: something
-for RL to amplify. The second round (c, d) repeats (a, b) on fresh problems at a lower learning
-rate: after round one alone GRPO barely moved the rungs (micro-l 0.82 → 0.78 error in 100 steps),
-after both it moved micro-l 0.36 → 0.22 in 60.
+Two phases, the same data and number of steps for every rung, so the ladder behaves like a model
+family that saw the same pretraining data (a token budget, not a per-rung competence gate, which
+would erase the size effect): (a) clean worked solutions of every difficulty level; (b) a short
+phase where a fraction q of the solutions carry one plausible wrong step (a result off by one,
+continued consistently), so models sample wrong steps they could avoid — pass@1 error well above
+pass@k error: something for RL to amplify. The learning rate follows µP's 1/width rule
+(`lr_width / hidden`), as a real family tunes its pretraining rate per size: one rate for every
+rung left the smallest rungs undertrained or the largest unstable (issue 16's closing note). The
+warm-start data draw every difficulty level equally often, repeats allowed, so the easy levels
+with few distinct problems keep their share.
 
 A build is written to a temporary directory and renamed into place only when complete, so a
 half-written cache entry is never used; the same rung and configuration are reused, not retrained.
@@ -32,44 +34,37 @@ from rlscale.data import Problem, generate
 from rlscale.errors import InputError
 from rlscale.models.ladder import Rung, cache_root
 
-BUILD_VERSION = "7"
+BUILD_VERSION = "8"
 Progress = Callable[[str, int, int, float], None]  # phase, step, steps, loss
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    task: str = "addsub"
-    clean_steps: int = 380
-    noisy_steps: int = 90
+    task: str = "chains"
+    clean_steps: int = 2500
+    noisy_steps: int = 300
     batch: int = 64
-    # One learning rate for every rung: scaling it as 0.5/width (so micro-s got 7.8e-3) left
-    # micro-m at 0.92 greedy error against 0.74 with 3e-3.
-    lr: float = 3e-3
-    noisy_lr: float = 1e-3
+    lr_width: float = 0.3  # the clean phase's peak learning rate is lr_width / hidden
+    noisy_lr_ratio: float = 1 / 3  # the noisy phase's rate, relative to the clean phase's
     wrong_fraction: float = 0.4
     warmup_steps: int = 20
     seed: int = 0
-    # Round two: its own problems (seed) and its own draw of which solutions are corrupted.
-    extra_clean_steps: int = 600
-    extra_noisy_steps: int = 60
-    extra_lr: float = 1e-3
-    extra_noisy_lr: float = 3e-4
-    extra_warmup_steps: int = 10
-    extra_seed: int = 77
-    extra_noise_seed: int = 5
     eval_problems: int = 512
     eval_samples: int = 8
-    max_new_tokens: int = 80
+    max_new_tokens: int = 96
 
     def __post_init__(self) -> None:
         if min(self.clean_steps, self.batch, self.eval_problems, self.eval_samples) < 1:
             raise InputError("clean_steps, batch, eval_problems and eval_samples must be >= 1")
-        if min(self.noisy_steps, self.extra_clean_steps, self.extra_noisy_steps) < 0:
-            raise InputError("noisy_steps and the extra_…_steps must be >= 0")
+        if self.noisy_steps < 0:
+            raise InputError("noisy_steps must be >= 0")
         if not 0 <= self.wrong_fraction <= 1:
             raise InputError("wrong_fraction must be in [0, 1]")
-        if min(self.lr, self.noisy_lr, self.extra_lr, self.extra_noisy_lr) <= 0:
-            raise InputError("learning rates must be positive")
+        if min(self.lr_width, self.noisy_lr_ratio) <= 0:
+            raise InputError("lr_width and noisy_lr_ratio must be positive")
+
+    def lr(self, rung: Rung) -> float:
+        return self.lr_width / rung.hidden
 
 
 def build_key(rung: Rung, cfg: BuildConfig) -> str:
@@ -248,8 +243,9 @@ def sample_texts(
 
 def evaluate(
     model: Any, tokenizer: Any, problems: Sequence[Problem], samples: int, max_new_tokens: int
-) -> dict[str, float]:
-    """Greedy error; pass@1 and pass@k error at temperature 1, with standard errors."""
+) -> dict[str, Any]:
+    """Greedy error; pass@1 and pass@k error at temperature 1, with standard errors; the same
+    errors per difficulty level (`by_difficulty`)."""
     from rlscale.verify import VerifierPool
 
     prompts, golds = [p.prompt for p in problems], [p.answer for p in problems]
@@ -268,6 +264,17 @@ def evaluate(
     pass1 = sum(per_problem) / n
     passk = sum(c > 0 for c in per_problem) / n
     var1 = sum((c - pass1) ** 2 for c in per_problem) / max(n - 1, 1)
+    by_level: dict[str, list[float]] = {}
+    for p, c in zip(problems, per_problem, strict=True):
+        by_level.setdefault(f"{p.difficulty:.3f}", []).append(c)
+    levels = {
+        d: {
+            "problems": len(cs),
+            "pass1_error": 1 - sum(cs) / len(cs),
+            f"pass{samples}_error": 1 - sum(c > 0 for c in cs) / len(cs),
+        }
+        for d, cs in sorted(by_level.items())
+    }
     return {
         "greedy_error": 1 - sum(g) / n,
         "greedy_error_se": _binomial_se(sum(g) / n, n),
@@ -277,6 +284,7 @@ def evaluate(
         f"pass{samples}_error_se": _binomial_se(passk, n),
         "eval_problems": n,
         "eval_samples": samples,
+        "by_difficulty": levels,
     }
 
 
@@ -308,16 +316,16 @@ def build_rung(rung: Rung, cfg: BuildConfig, progress: Progress | None = None) -
     model = Qwen2ForCausalLM(config)
     model.config._attn_implementation = "sdpa"
     steps = cfg.clean_steps + cfg.noisy_steps
-    problems = generate(cfg.task, "train", steps * cfg.batch, cfg.seed)
+    problems = generate(cfg.task, "train", steps * cfg.batch, cfg.seed, distinct=False)
     clean = problems[: cfg.clean_steps * cfg.batch]
     noisy = problems[cfg.clean_steps * cfg.batch :]
-    lr, noisy_lr = cfg.lr, cfg.noisy_lr
+    lr = cfg.lr(rung)
     batches_a = _batches(tokenizer, clean, cfg.batch, 0.0, rng)
     batches_b = _batches(tokenizer, noisy, cfg.batch, cfg.wrong_fraction, rng)
     tokens = sum(int((ids != tokenizer.pad_token_id).sum()) for ids, _ in batches_a + batches_b)
     losses_a = train_phase(model, batches_a, lr, cfg.warmup_steps, "clean", progress)
+    noisy_lr = lr * cfg.noisy_lr_ratio
     losses_b = train_phase(model, batches_b, noisy_lr, 0, "noisy", progress) if batches_b else []
-    tokens += _second_round(model, tokenizer, cfg, progress)
     train_s = time.perf_counter() - start
     model.config._attn_implementation = "eager"  # faster for small-batch decoding on CPU
     holdout = generate(cfg.task, "holdout", cfg.eval_problems, seed=10_000 + cfg.seed)
@@ -340,23 +348,6 @@ def build_rung(rung: Rung, cfg: BuildConfig, progress: Progress | None = None) -
     }
     _publish(final, model, tokenizer, result)
     return {**result, "reused": False}
-
-
-def _second_round(model: Any, tokenizer: Any, cfg: BuildConfig, progress: Progress | None) -> int:
-    """Phases (c) clean and (d) noisy of round two; returns the tokens trained on."""
-    steps = cfg.extra_clean_steps + cfg.extra_noisy_steps
-    if steps == 0:
-        return 0
-    rng = random.Random(cfg.extra_noise_seed)
-    problems = generate(cfg.task, "train", steps * cfg.batch, cfg.extra_seed)
-    split = cfg.extra_clean_steps * cfg.batch
-    batches_c = _batches(tokenizer, problems[:split], cfg.batch, 0.0, rng)
-    batches_d = _batches(tokenizer, problems[split:], cfg.batch, cfg.wrong_fraction, rng)
-    if batches_c:
-        train_phase(model, batches_c, cfg.extra_lr, cfg.extra_warmup_steps, "clean 2", progress)
-    if batches_d:
-        train_phase(model, batches_d, cfg.extra_noisy_lr, 0, "noisy 2", progress)
-    return sum(int((ids != tokenizer.pad_token_id).sum()) for ids, _ in batches_c + batches_d)
 
 
 def _publish(final: Path, model: Any, tokenizer: Any, result: dict[str, Any]) -> None:

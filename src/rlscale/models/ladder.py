@@ -40,11 +40,15 @@ class Rung:
         )
 
 
+# Five sizes over 107× in non-embedding N (33k to 3.5M), each 3–4× the one below; depth and
+# width grow together, as in real model families. The smallest is the smallest shape tried that
+# GRPO moves on the chains task (smaller ones did not learn: issue 16's closing note).
 LADDER: tuple[Rung, ...] = (
     Rung("micro-xs", hidden=32, layers=2, heads=4, intermediate=128),
-    Rung("micro-s", hidden=64, layers=3, heads=4, intermediate=256),
-    Rung("micro-m", hidden=96, layers=4, heads=6, intermediate=384),
+    Rung("micro-s", hidden=48, layers=3, heads=4, intermediate=192),
+    Rung("micro-m", hidden=80, layers=4, heads=8, intermediate=320),
     Rung("micro-l", hidden=112, layers=5, heads=8, intermediate=448),
+    Rung("micro-xl", hidden=192, layers=6, heads=12, intermediate=768),
 )
 RUNGS = {r.name: r for r in LADDER}
 
