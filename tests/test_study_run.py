@@ -95,3 +95,32 @@ def test_killed_study_finishes_on_rerun_without_redoing_runs(tmp_path: Path) -> 
     assert result.stdout.index(title) < result.stdout.index("Runs")
     markdown = (out / "report.md").read_text()
     assert markdown.index(title) < markdown.index("![")
+
+
+def test_a_study_whose_runs_never_solve_anything_still_writes_its_report(tmp_path: Path) -> None:
+    """Flat curves (L = 1 at every step): R² is undefined, shown as such, and nothing crashes."""
+    from rlscale.store import append_record, write_json_file
+
+    mapping = preset_study("micro-quick")
+    study = parse_study(mapping)
+    write_json_file(tmp_path / "study.json", {"study": mapping})
+    for number, run in enumerate(study.runs()):
+        folder = run_dir(tmp_path, run)
+        folder.mkdir(parents=True)
+        N = 1e5 * (number + 1)
+        for step in range(run.grpo.steps + 1):
+            record = {
+                "run": run.name, "model": run.model, "N": N, "seed": run.seed, "tau": run.tau,
+                "step": step, "flops_paper_cum": 6 * N * 500.0 * step, "tokens_cum": 500 * step,
+                "prompts_seen": 8 * step, "unique_prompts": 8 * step,
+                "eval_L": 1.0, "eval_L_se": 0.0, "eval_L_se_sampling": 0.0,
+            }  # fmt: skip
+            append_record(folder / "steps.jsonl", record)
+    cli = [sys.executable, "-m", "rlscale", "study", "fit", str(tmp_path)]
+    done = subprocess.run(cli, capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr
+    analysis = json.loads((tmp_path / "analysis.json").read_text())
+    assert all(row["r2_loglog"] is None for row in analysis["per_size"])
+    assert {f["verdict"] for f in analysis["paper_findings"]["findings"]} == {"not identifiable"}
+    assert "R² undefined" in done.stdout and "nan" not in done.stdout.lower()
+    assert (tmp_path / "report.html").exists() and (tmp_path / "report.md").exists()

@@ -226,11 +226,13 @@ def _r2_summary(x: str, by_size: dict[str, dict[str, Any]]) -> str:
     counts = {w: winners.count(w) for w in ("power law", "exp-decay")}
     powers = [v["r2_power"] for v in by_size.values() if v["r2_power"] is not None]
     exps = [v["r2_exp"] for v in by_size.values() if v["r2_exp"] is not None]
-    low = f"{min(powers):.3f}" if powers else "—"
-    low_e = f"{min(exps):.3f}–{max(exps):.3f}" if exps else "—"
+    flat = len(by_size) - len(powers)
+    r2 = [f"R² power ≥ {min(powers):.3f}"] if powers else []
+    r2 += [f"exp-decay {min(exps):.3f}–{max(exps):.3f}"] if exps else []
+    r2 += [f"{flat} size(s) with L never varying: R² undefined"] if flat else []
     return (
         f"{x}: power law wins {counts['power law']}/{len(by_size)} sizes, exp-decay "
-        f"{counts['exp-decay']} (R² power ≥ {low}, exp-decay {low_e})"
+        f"{counts['exp-decay']} ({', '.join(r2)})"
     )
 
 

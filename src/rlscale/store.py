@@ -77,6 +77,13 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         raise
 
 
+def remove_stale_temps(folder: Path) -> None:
+    """The temp files of `atomic_write`s a crash interrupted; only the holder of the folder's
+    `exclusive` lock may call this (another writer's temp file would be live)."""
+    for tmp in folder.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def rewrite_records(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     """Replace the file atomically with exactly these records."""
     text = "".join(json.dumps(dict(r), allow_nan=False) + "\n" for r in records)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from rlscale.cli import app
 from rlscale.data import load_problems
-from rlscale.engines.verl import RunFiles, command, write_run_data
+from rlscale.engines.verl import RunFiles, command, sbatch_script, write_run_data
 from rlscale.errors import InputError, RlscaleError
 from rlscale.models.load import model_info
 from rlscale.rl.trainer import training_sequence
@@ -145,11 +145,29 @@ def check_run_files(run: Any, folder: Path) -> None:
         ({"evals": {"holdout": HOLDOUT}}, "evals: holdout names verl's own"),
         ({"verl": {"models": {str(MODEL): {"gpus_per_node": 0}}}}, "verl.models.*gpus_per_node"),
         ({"verl": {"models": {"other/model": {"nodes": 2}}}}, "other/model is not one of"),
+        ({"verl": {"env": {"X;touch /tmp/pwned;Y": "v"}}}, r"verl.env: 'X;touch"),
+        ({"verl": {"env": {"1X": "v"}}}, "not an environment variable name"),
+        ({"verl": {"sbatch": ["--time=1:00\ntouch /tmp/pwned"]}}, "must be one line"),
     ],
 )
 def test_verl_studies_refuse_what_verl_cannot_run(change: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError, match=message):
         parse_study(study(**change))
+
+
+def test_env_values_are_quoted_and_names_checked_in_every_generated_line(tmp_path: Path) -> None:
+    from rlscale.engines.verl import shell_assignment
+    from rlscale.engines.verl_launch import printed_command, write_run_inputs
+
+    value = "a b;touch /tmp/pwned"
+    spec = parse_study(study(verl=study()["verl"] | {"env": {"MY_VAR": value}}))
+    run, files = write_run_inputs(spec, tmp_path)[0]
+    line = printed_command(spec, run, files)
+    assert f"MY_VAR={shlex.quote(value)}" in line
+    script = sbatch_script(run, spec.verl.for_model(run.model), files)
+    assert f"export MY_VAR={shlex.quote(value)}" in script
+    with pytest.raises(InputError, match="not an environment variable name"):
+        shell_assignment("X;touch /tmp/pwned;Y", "v")
 
 
 def test_paper_preset_is_the_papers_protocol() -> None:

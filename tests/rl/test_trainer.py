@@ -43,7 +43,9 @@ SMALL = GRPOConfig(
 )
 
 
-def small_run(warm: WarmModel, out: Path, cfg: GRPOConfig = SMALL) -> list[dict[str, Any]]:
+def small_run(
+    warm: WarmModel, out: Path, cfg: GRPOConfig = SMALL, **options: Any
+) -> list[dict[str, Any]]:
     model, tok = load_model(str(warm.path))
     data = RunData(
         load_problems(warm.train),
@@ -52,7 +54,7 @@ def small_run(warm: WarmModel, out: Path, cfg: GRPOConfig = SMALL) -> list[dict[
         str(warm.holdout),
         {"again": load_problems(warm.holdout)},
     )
-    return GRPOTrainer(cfg, model, tok, data, out, model_name="warm").run()
+    return GRPOTrainer(cfg, model, tok, data, out, model_name="warm", **options).run()
 
 
 def test_compute_columns_are_exact_sums_of_the_logged_tokens(

@@ -130,7 +130,8 @@ def render_fit(result: dict[str, Any]) -> None:
         console.print(table)
     _render_per_n(result)
     console.print(
-        f"R² {result['r2']:.5f}   RMSE ln L {result['rmse_log']:.4g}   RMSE L {result['rmse']:.4g}"
+        f"R² {_r2_text(result['r2'])}   RMSE ln L {result['rmse_log']:.4g}   "
+        f"RMSE L {result['rmse']:.4g}"
         f"   uncertainty {result['uncertainty']}   {1000 * result['seconds']:.0f} ms"
     )
     for v in result["validation"]:
@@ -138,6 +139,10 @@ def render_fit(result: dict[str, Any]) -> None:
             f"validation {v['kind']}: MAE {v['mae']:.4f}, max error {v['max_error']:.4f}, "
             f"95% band coverage {v['coverage95']:.0%} over {v['n_test']} points"
         )
+
+
+def _r2_text(r2: float | None) -> str:
+    return "— (undefined: L never varies)" if r2 is None else f"{r2:.5f}"
 
 
 def _render_per_n(result: dict[str, Any]) -> None:

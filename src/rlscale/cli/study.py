@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,13 @@ def run_command(
             )
         ran = time.perf_counter()
         stderr().print(f"fitting {study.name} …")
-        result = analyse_study(study, out, bootstrap)
+        failures = _failures(outcomes, out)
+        try:
+            result = analyse_study(study, out, bootstrap)
+        except Exception:
+            if failures:  # said first: the analysis' own error must not hide the runs'
+                print(f"error: {failures}", file=sys.stderr)
+            raise
         timings = {
             "runs_s": ran - started,
             "analysis_s": time.perf_counter() - ran,
@@ -74,13 +81,20 @@ def run_command(
         }
         write_json_file(out / "timings.json", timings)
     _print_findings(result, out)
+    if failures:
+        raise RlscaleError(failures)
+
+
+def _failures(outcomes: list[Any], out: Path) -> str:
+    """The one line that names a study's failed runs ('' when none failed)."""
     failed = [o for o in outcomes if o.state == "failed"]
-    if failed:
-        names = ", ".join(o.run for o in failed)
-        raise RlscaleError(
-            f"{len(failed)} run(s) failed ({names}); see {out}/runs/<run>/error.json, "
-            "fix the cause and run the same command again"
-        )
+    if not failed:
+        return ""
+    names = ", ".join(o.run for o in failed)
+    return (
+        f"{len(failed)} run(s) failed ({names}); see {out}/runs/<run>/error.json, "
+        "fix the cause and run the same command again"
+    )
 
 
 def study_mapping(spec: Path | None, preset: str, train: str, holdout: str) -> dict[str, Any]:

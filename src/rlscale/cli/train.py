@@ -108,7 +108,10 @@ def run_training(
     from rlscale.models.load import load_model
     from rlscale.rl.rollout import SAMPLERS, make_sampler
     from rlscale.rl.trainer import GRPOTrainer, RunData
+    from rlscale.store import exclusive
 
+    with exclusive(out):  # refuse a busy folder before seconds of loading (the trainer locks it)
+        pass
     if sampler not in SAMPLERS:
         raise InputError(f"--sampler {sampler!r}: choose {', '.join(SAMPLERS)}")
     default_train, default_holdout = default_sources(model, cfg.total_prompts, cfg.seed)
@@ -135,6 +138,7 @@ def run_training(
             model_name=model,
             sampler=make_sampler(sampler, net, tokenizer, cfg.rollout_batch),
             on_step=bar.update,
+            on_note=bar.note,
         )
         records = trainer.run()
     _print_summary(out)
@@ -155,6 +159,9 @@ class _StepBar:
 
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(f"note: {text}", markup=False)
 
     def update(self, record: dict[str, Any]) -> None:
         if record.get("eval_L") is not None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import typer
 
-from rlscale.cli._common import handles_errors, stdout
+from rlscale.cli._common import handles_errors, stderr, stdout
+
+MAX_WORKERS = 256  # each worker may take its memory cap (2 GiB): beyond this a typo, not a plan
 
 
 @handles_errors
@@ -24,9 +28,14 @@ def verify_command(
     from rlscale.errors import InputError
     from rlscale.verify import VerifierPool
 
+    if not 0 < timeout < math.inf:
+        raise InputError(f"--timeout {timeout}: give a positive, finite number of seconds")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise InputError(f"--workers {workers}: give 1 to {MAX_WORKERS}")
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        stderr().print(f"note: {workers} workers on {cores} cores: they will share the cores")
     items = _read_pairs(Path(pairs))
-    if workers < 1 or timeout <= 0:
-        raise InputError("--workers and --timeout must be positive")
     with VerifierPool(workers=workers, timeout=timeout) as pool:
         start = time.perf_counter()
         verdicts = pool.verify(items)

@@ -115,8 +115,30 @@ def _values(section: Any, where: str) -> dict[str, Any]:
         env = section["env"]
         if not isinstance(env, dict):
             raise InputError(f"{where}.env: a mapping of NAME: value")
-        values["env"] = {str(k): _text(str(v), f"{where}.env.{k}") for k, v in env.items()}
+        values["env"] = {
+            _env_name(k, f"{where}.env"): _text(str(v), f"{where}.env.{k}") for k, v in env.items()
+        }
+    if "\n" in "".join(values.get("sbatch", ())):
+        raise InputError(f"{where}.sbatch: an option must be one line")
     return values
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_name(name: Any, where: str) -> str:
+    if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+        raise InputError(
+            f"{where}: {name!r} is not an environment variable name (letters, digits and _, "
+            "not starting with a digit)"
+        )
+    return name
+
+
+def shell_assignment(name: str, value: str) -> str:
+    """NAME=value for a generated shell line: the name checked, the value quoted. Every
+    variable rlscale writes into a command or script goes through here."""
+    return f"{_env_name(name, 'environment')}={shlex.quote(value)}"
 
 
 def _text(value: Any, where: str) -> str:
@@ -342,6 +364,8 @@ def sbatch_script(run: RunSpec, settings: VerlSettings, files: RunFiles) -> str:
     """A Slurm batch script for the run: `sbatch` it (requeued or resubmitted, it resumes from
     verl's last checkpoint and logs the new attempt to a file of its own)."""
     log_dir = shlex.quote(str(files.logs))
+    if "\n" in str(files.folder) or "\n" in run.name:
+        raise InputError(f"{files.folder!r}: a Slurm script cannot name a folder with a newline")
     lines = [
         "#!/bin/bash",
         f"#SBATCH --job-name={run.name}",
@@ -356,7 +380,7 @@ def sbatch_script(run: RunSpec, settings: VerlSettings, files: RunFiles) -> str:
         f"mkdir -p {log_dir}",
         f'export VERL_FILE_LOGGER_PATH={log_dir}/"$(date -u +%Y%m%dT%H%M%S)-$SLURM_JOB_ID.jsonl"',
         "export HYDRA_FULL_ERROR=1",
-        *(f"export {k}={shlex.quote(v)}" for k, v in settings.env.items()),
+        *(f"export {shell_assignment(k, v)}" for k, v in settings.env.items()),
     ]
     if settings.nodes > 1:
         lines += ray_on_slurm(settings.gpus_per_node)

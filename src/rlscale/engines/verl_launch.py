@@ -26,6 +26,7 @@ from rlscale.engines.verl import (
     publish,
     run_env,
     sbatch_script,
+    shell_assignment,
     write_run_data,
 )
 from rlscale.errors import InputError, RlscaleError
@@ -225,9 +226,9 @@ def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
 def printed_command(spec: StudySpec, run: RunSpec, files: RunFiles) -> str:
     """The run's command as one shell line (the log file named at launch time)."""
     log = shlex.quote(str(files.logs)) + '/"$(date -u +%Y%m%dT%H%M%S).jsonl"'
-    env = {k: shlex.quote(v) for k, v in run_env(spec.verl.for_model(run.model), "").items()}
-    env["VERL_FILE_LOGGER_PATH"] = log
-    prefix = " ".join(f"{k}={v}" for k, v in env.items())
+    env = run_env(spec.verl.for_model(run.model), "")
+    del env["VERL_FILE_LOGGER_PATH"]  # named when the line runs: $(date) must expand there
+    prefix = " ".join([f"VERL_FILE_LOGGER_PATH={log}", *map(shell_assignment, env, env.values())])
     return f"mkdir -p {shlex.quote(str(files.logs))} && {prefix} " + shlex.join(
         command(run, spec.verl.for_model(run.model), files)
     )

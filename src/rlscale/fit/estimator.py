@@ -160,7 +160,9 @@ class LawFit:
         n, p = y.size, len(problem.free_specs)
         self.sigma_ = float(np.sqrt(np.sum(w * r * r) / max(n - p, 1)))
         y_bar = np.sum(w * y) / np.sum(w)
-        self.r2_ = float(1.0 - np.sum(w * r * r) / np.sum(w * (y - y_bar) ** 2))
+        total = float(np.sum(w * (y - y_bar) ** 2))
+        # undefined (None) when L never varies: there is nothing for a law to explain
+        self.r2_ = float(1.0 - np.sum(w * r * r) / total) if total > 0 else None
         ln_pred = law.ln_L(sol.params, fd.curves)
         self.rmse_log_ = float(np.sqrt(np.mean((ln_pred - np.log(np.maximum(fd.L, 1e-300))) ** 2)))
         self.rmse_ = float(np.sqrt(np.mean((np.exp(ln_pred) - fd.L) ** 2)))

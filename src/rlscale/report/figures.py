@@ -125,7 +125,8 @@ def _seeds_per_size(table: pd.DataFrame) -> int:
 
 
 def _describe(fit: dict[str, Any], x: str) -> str:
-    return f"the {fit.get('law')} law fitted on {x} (R² {fit.get('r2', math.nan):.4f})"
+    r2 = fit.get("r2")
+    return f"the {fit.get('law')} law fitted on {x} (R² {'—' if r2 is None else f'{r2:.4f}'})"
 
 
 def k_of_size(per_size: dict[str, Any] | None, paper: dict[str, Any] | None) -> Figure | None:

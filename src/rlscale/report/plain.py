@@ -72,9 +72,9 @@ def findings_table(summary: dict[str, Any] | None) -> Table | None:
     rows: list[tuple[str, ...]] = [
         (
             f"({f['key']}) {f['claim']}",
-            str(f["paper"]),
-            str(f["measured"]),
             str(f["verdict"]),
+            str(f["measured"]),
+            str(f["paper"]),
             str(f["departure"] or "—"),
         )
         for f in block["findings"]
@@ -86,7 +86,7 @@ def findings_table(summary: dict[str, Any] | None) -> Table | None:
         note += f" Protocol departures from the paper: {departures}."
     return Table(
         FINDINGS_TITLE,
-        ("finding", "the paper", "this study", "verdict", "departs from the paper in"),
+        ("finding", "verdict", "this study", "the paper", "departs from the paper in"),
         rows,
         note,
     )
@@ -209,7 +209,10 @@ def to_markdown(title: str, tables: Sequence[Table]) -> str:
 STYLE = """body{font-family:system-ui,sans-serif;margin:1rem;max-width:70rem;line-height:1.4}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:nowrap}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}p.note{color:#555}"""
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}p.note{color:#555}
+table.prose th{text-align:left}
+table.prose td{white-space:normal;text-align:left;vertical-align:top}"""
+PROSE_CHARS = 60  # a table with cells this long wraps its text instead of scrolling sideways
 
 
 def html_table(t: Table) -> str:
@@ -217,5 +220,7 @@ def html_table(t: Table) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in t.headers)
     rows = ("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in t.rows)
     note = f"<p class=note>{esc(t.note)}</p>" if t.note else ""
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    prose = any(len(c) > PROSE_CHARS for row in t.rows for c in row)
+    kind = " class=prose" if prose else ""
+    table = f"<table{kind}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     return f"<h2>{esc(t.title)}</h2>{table}{note}"

@@ -15,6 +15,7 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,7 @@ from rlscale.store import (
     STEPS_FILE,
     append_record,
     exclusive,
+    remove_stale_temps,
     run_summary,
     truncate_records,
     write_json_file,
@@ -97,12 +99,14 @@ class GRPOTrainer:
         run: str | None = None,
         sampler: Sampler | None = None,
         on_step: OnStep | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg, self.model, self.tokenizer, self.data = cfg, model, tokenizer, data
         self.out, self.model_name = Path(out), model_name
         self.run_name = run or self.out.name
         self.sampler = sampler or TorchSampler(model, tokenizer, cfg.rollout_batch)
         self.on_step = on_step
+        self.on_note = on_note or _note_to_stderr
         self.N, self.N_total = count_params(model)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.sequence = training_sequence(data.train, cfg)
@@ -179,10 +183,17 @@ class GRPOTrainer:
             _check_same_spec(spec_path, self.spec())
         else:
             write_json_file(spec_path, self.spec())
-        state = load_latest(self.out / "ckpt")
-        if state is None:
+        for folder in (self.out, self.out / "ckpt"):
+            remove_stale_temps(folder)
+        resumed = load_latest(self.out / "ckpt")
+        if resumed is None:
             truncate_records(self.steps_path, -1)
             return []
+        for skipped in resumed.skipped:
+            self.on_note(f"passed over {skipped}")
+        if resumed.skipped:
+            self.on_note(f"resuming from {resumed.file}, the newest intact checkpoint")
+        state = resumed.state
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -204,7 +215,6 @@ class GRPOTrainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
             "counters": asdict(self.counters),
-            "data_cursor": self.step * self.cfg.prompts_per_step,
         }
         save_checkpoint(self.out / "ckpt", self.step, state, self.cfg.keep_checkpoints)
 
@@ -555,3 +565,7 @@ def _frozen_copy(model: Any) -> Any:
     for p in reference.parameters():
         p.requires_grad_(False)
     return reference
+
+
+def _note_to_stderr(note: str) -> None:
+    print(f"note: {note}", file=sys.stderr)

@@ -6,12 +6,14 @@ so nothing depends on the caller's main module or threads, and nothing relies on
 time; an item that exceeds the wall-clock limit has its worker killed (SIGKILL) and is `timeout`.
 A warm spare replaces a killed worker at once, so the next item does not wait for Python and sympy
 to start. Each worker caps its address space (RLIMIT_AS): a blow-up ends in MemoryError. A worker
-that dies on an item (crash, memory) makes that item `unparsable`.
+that dies on an item (crash, memory) makes that item `unparsable`. Workers never outlive the
+process that started them (`rlscale.verify.worker.die_with_parent`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import selectors
 import subprocess
@@ -91,8 +93,8 @@ class VerifierPool:
         memory_bytes: int = DEFAULT_MEMORY_BYTES,
         cap: int = MAX_ANSWER_CHARS,
     ) -> None:
-        if workers < 1 or timeout <= 0 or memory_bytes <= 0 or cap <= 0:
-            raise ValueError("workers, timeout, memory_bytes and cap must be positive")
+        if workers < 1 or not 0 < timeout < math.inf or memory_bytes <= 0 or cap <= 0:
+            raise ValueError("workers, timeout, memory_bytes and cap must be positive and finite")
         self.timeout, self.memory_bytes, self.cap = timeout, memory_bytes, cap
         self._lock = threading.Lock()
         self._started: list[_Worker] = []  # every live process, killed at exit if not closed
@@ -110,7 +112,11 @@ class VerifierPool:
             str(self.memory_bytes),
             "--cap",
             str(self.cap),
+            "--parent",
+            str(os.getpid()),
         ]
+        if threading.current_thread() is threading.main_thread():
+            command.append("--death-signal")  # tied to the spawning thread: see the worker
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
