@@ -35,5 +35,5 @@ def test_non_finite_metrics_are_refused_and_nothing_written(tmp_path: Path) -> N
 def test_a_bad_line_in_the_middle_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "steps.jsonl"
     path.write_text('{"step": 0}\nnot json\n{"step": 1}\n')
-    with pytest.raises(InputError, match="line 2 is not a JSON record"):
+    with pytest.raises(InputError, match="line 2 is not JSON"):
         read_records(path)

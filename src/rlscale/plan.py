@@ -92,15 +92,25 @@ def plan(
     """Rank candidate sizes for `budget` (in the fit's resource x)."""
     if not (math.isfinite(budget) and budget > 0):
         raise InputError(f"--budget must be a positive number, not {budget}")
+    per_step = tokens_or_prompts_per_step
+    if per_step is not None and not (math.isfinite(per_step) and per_step > 0):
+        raise InputError(f"--per-step must be a positive number, not {per_step:g}")
     candidates_N = [float(s) for s in sizes] if sizes else [float(s) for s in fit.sizes_]
     pred = fit.predict(candidates_N, budget)
     L, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("L", "lo", "hi"))
-    per_step = tokens_or_prompts_per_step
     cands = [
         Candidate(N, float(L[i]), float(lo[i]), float(hi[i]), steps_for(fit, N, budget, per_step))
         for i, N in enumerate(candidates_N)
     ]
-    best = min(cands, key=lambda c: c.L)
+    # a size the budget cannot train for one step is no plan, whatever its curve says
+    affordable = [c for c in cands if c.steps is None or c.steps >= 1]
+    if not affordable:
+        fewest = max(c.steps or 0.0 for c in cands)
+        raise InputError(
+            f"--budget {budget:g} buys {fewest:.3g} steps at most (at the smallest size): "
+            "less than one step of any candidate size"
+        )
+    best = min(affordable, key=lambda c: c.L)
     return Plan(
         x=fit.config.x,
         budget=budget,

@@ -42,24 +42,42 @@ def write_json_file(path: Path, obj: Any) -> None:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every complete record; a torn last line (no newline, not JSON) is dropped. A bad line
-    elsewhere is an error naming the line."""
+    """Every complete record of a JSONL file (see `parse_records`); [] when it does not exist."""
     if not path.exists():
         return []
-    lines = path.read_text().split("\n")
-    torn = lines.pop()  # "" when the file ends with a newline
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return parse_records(text, str(path))
+
+
+def parse_records(text: str, source: str) -> list[dict[str, Any]]:
+    """JSON objects, one a line; a torn last line (no newline, not JSON: a write a crash cut
+    short) is dropped. Any other line that is not a JSON object is an error naming it."""
+    lines = text.split("\n")
+    torn = lines.pop()  # "" when the text ends with a newline
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {number} is not a JSON record: {exc}") from None
+            raise InputError(f"{source}: line {number} is not JSON: {exc.msg}") from None
+        records.append(_an_object(record, source, number))
     if torn.strip():
-        with contextlib.suppress(json.JSONDecodeError):  # a crash mid-write: redone on resume
-            records.append(json.loads(torn))
+        with contextlib.suppress(json.JSONDecodeError):  # a write a crash cut short
+            records.append(_an_object(json.loads(torn), source, len(lines) + 1))
     return records
+
+
+def _an_object(record: Any, source: str, number: int) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise InputError(
+            f"{source}: line {number} is a JSON {type(record).__name__}, not an object"
+        )
+    return record
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -67,6 +85,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     a temporary file beside it, which is fsynced and renamed over `path`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _new_file_mode())  # mkstemp's 0600 would ignore the user's umask
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -82,6 +101,20 @@ def remove_stale_temps(folder: Path) -> None:
     `exclusive` lock may call this (another writer's temp file would be live)."""
     for tmp in folder.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
+
+
+def _new_file_mode() -> int:
+    """0666 less the process umask, as open() would create the file; read from /proc where it
+    can be (setting the umask to read it back is not safe with threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def rewrite_records(path: Path, records: Iterable[Mapping[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from rlscale.errors import InputError
+from rlscale.store import parse_records
 
 STDIN = "-"
 
@@ -25,9 +26,10 @@ def read_table(source: str | Path) -> pd.DataFrame:
         suffix = path.suffix.lower()
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
+        text = path.read_text()
         if suffix in (".jsonl", ".json", ".ndjson"):
-            return pd.read_json(path, lines=True)
-        return _read_text(path.read_text(), name)
+            return _jsonl_frame(text, name)
+        return _read_text(text, name)
     except InputError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -37,9 +39,17 @@ def read_table(source: str | Path) -> pd.DataFrame:
 def _read_text(text: str, name: str) -> pd.DataFrame:
     if not text.strip():
         raise InputError(f"{name}: empty input")
-    if text.lstrip().startswith("{"):
-        return pd.read_json(io.StringIO(text), lines=True)
+    if text.lstrip().startswith(("{", "[")):
+        return _jsonl_frame(text, name)
     return pd.read_csv(io.StringIO(text))
+
+
+def _jsonl_frame(text: str, name: str) -> pd.DataFrame:
+    """One JSON object a line, as the run store reads them (a torn last line is dropped)."""
+    records = parse_records(text, name)
+    if not records:
+        raise InputError(f"{name}: no records")
+    return pd.DataFrame.from_records(records)
 
 
 def write_table(df: pd.DataFrame, dest: str | Path) -> None:

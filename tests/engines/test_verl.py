@@ -101,6 +101,20 @@ def test_commands_parquet_files_and_sbatch_scripts(tmp_path: Path) -> None:
     args = ["study", "run", str(spec_file), "--out", str(out), "--emit", "sbatch", str(scripts)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    spaced = tmp_path / "a study; folder"
+    elsewhere = tmp_path / "sbatch-2"
+    args = [
+        "study",
+        "run",
+        str(spec_file),
+        "--out",
+        str(spaced),
+        "--emit",
+        "sbatch",
+        str(elsewhere),
+    ]
+    hint = CliRunner().invoke(app, args).output.split("then `")[1].split("`")[0]
+    assert shlex.split(hint) == ["rlscale", "study", "fit", str(spaced)]
     for row, run in zip(rows, spec.runs(), strict=True):
         text = (scripts / f"{run.name}.sbatch").read_text()
         assert "#SBATCH --gpus-per-node=4" in text and "#SBATCH -p gpu" in text

@@ -8,13 +8,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from rlscale.errors import InputError, RlscaleError
 from rlscale.units import parse_number as parse_number  # re-exported for the commands
+
+if TYPE_CHECKING:
+    from rlscale.fit.estimator import LawFit
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -114,6 +117,17 @@ def read_json(path: str) -> Any:
         raise InputError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {exc}") from None
+
+
+def read_fit(path: str) -> LawFit:
+    """A FitResult JSON as a fitted LawFit, validated; errors name the file."""
+    from rlscale.fit.estimator import LawFit
+
+    result = read_json(path)
+    try:
+        return LawFit.from_summary(result)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

@@ -22,9 +22,9 @@ def inspect_command(
 
     problems, errors = read_problems(source)
     summary = {**summarize(problems), "bad_rows": errors}
-    if json_out:
+    if json_out and not errors:  # exit 2 writes nothing: a summary of bad data is not a result
         write_json(summary, json_out)
-    if json_out == "-":
+    if json_out == "-" and not errors:
         return
     console = stdout()
     console.print(
@@ -41,4 +41,6 @@ def inspect_command(
     for error in errors:
         console.print(f"bad row: {error}", markup=False, style="red")
     if errors:
+        if json_out:
+            console.print(f"no summary written to {json_out}: fix the bad rows first", markup=False)
         raise typer.Exit(2)

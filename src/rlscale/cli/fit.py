@@ -34,6 +34,9 @@ def fit_command(
         0.0, help="Validate: fit this fraction of each curve, forecast the rest."
     ),
     json_out: str = typer.Option("", "--json", help="Write the FitResult JSON here ('-': stdout)."),
+    dedupe: bool = typer.Option(
+        False, help="Drop rows that repeat another (default: they are an error)."
+    ),
 ) -> None:
     """Fit a scaling law to learning curves (L against C, D or step, per model size N)."""
     from rlscale.fit import validate
@@ -55,7 +58,9 @@ def fit_command(
         fixed=fixed,
     )
     source = "<stdin>" if data == "-" else data
-    fd = load_fit_data(read_table(data), config.x, by=by, space=config.space, source=source)
+    fd = load_fit_data(
+        read_table(data), config.x, by=by, space=config.space, source=source, dedupe=dedupe
+    )
     fitter = LawFit(config).fit(fd, progress=_progress(bootstrap))
     sizes = parse_numbers(holdout_n, "--holdout-N")
     if sizes or holdout:

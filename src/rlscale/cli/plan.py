@@ -9,7 +9,7 @@ from rlscale.cli._common import (
     handles_errors,
     parse_number,
     parse_numbers,
-    read_json,
+    read_fit,
     stdout,
     write_json,
 )
@@ -26,10 +26,9 @@ def plan_command(
     json_out: str = typer.Option("", "--json", help="Write the plan as JSON ('-': stdout)."),
 ) -> None:
     """Rank model sizes for a budget; where k(N) saturates; doubling N against doubling steps."""
-    from rlscale.fit.estimator import LawFit
     from rlscale.plan import plan
 
-    fit = LawFit.from_summary(read_json(fit_json))
+    fit = read_fit(fit_json)
     result = plan(
         fit,
         parse_number(budget, "--budget"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rlscale.cli._common import fmt, handles_errors, parse_numbers, read_json, stdout, write_json
+from rlscale.cli._common import fmt, handles_errors, parse_numbers, read_fit, stdout, write_json
 
 
 @handles_errors
@@ -21,11 +21,10 @@ def predict_command(
     import numpy as np
 
     from rlscale.errors import InputError
-    from rlscale.fit.estimator import LawFit
 
     if interval not in ("prediction", "confidence"):
         raise InputError(f"--interval must be prediction or confidence, not {interval!r}")
-    fit = LawFit.from_summary(read_json(fit_json))
+    fit = read_fit(fit_json)
     sizes, xs = parse_numbers(n, "--N"), parse_numbers(x, "--x")
     grid_N, grid_X = (a.ravel() for a in np.meshgrid(sizes, xs, indexing="ij"))
     table = fit.predict(grid_N, grid_X, interval)  # type: ignore[arg-type]

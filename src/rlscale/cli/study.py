@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -121,7 +122,7 @@ def _emit(study: Any, mapping: dict[str, Any], out: Path, emit: tuple[str, Path]
         scripts = emit_sbatch(study, out, directory)
     stdout().print(
         f"{len(scripts)} Slurm script(s) → {directory} (runs' data in {out}/runs); "
-        f"submit each with sbatch, then `rlscale study fit {out}`",
+        f"submit each with sbatch, then `rlscale study fit {shlex.quote(str(out))}`",
         markup=False,
     )
 

@@ -39,15 +39,29 @@ def read_problems(spec: str | Path) -> tuple[list[Problem], list[str]]:
     path = Path(text)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
-    problems, errors = [], []
+    problems, failures = [], []
     for index, row in _rows(path):
         try:
-            problems.append(row_to_problem(row, f"{path}: row {index}", index))
+            problems.append(row_to_problem(row, "", index))
         except DataError as exc:
-            errors.append(str(exc))
-    if not problems and not errors:
+            failures.append((index, str(exc).removeprefix(": ")))
+    if not problems and not failures:
         raise InputError(f"{path}: no rows")
-    return problems, errors
+    return problems, _grouped(path, failures)
+
+
+def _grouped(path: Path, failures: list[tuple[int, str]]) -> list[str]:
+    """One error line per distinct problem: a column missing from every row is one line, not
+    one per row."""
+    by_problem: dict[str, list[int]] = {}
+    for index, problem in failures:
+        by_problem.setdefault(problem, []).append(index)
+    lines = []
+    for problem, rows in by_problem.items():
+        shown = ", ".join(map(str, rows[:5])) + (" …" if len(rows) > 5 else "")
+        where = f"row {rows[0]}" if len(rows) == 1 else f"rows {shown} ({len(rows)} rows)"
+        lines.append(f"{path}: {where}: {problem}")
+    return lines
 
 
 def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -69,8 +83,12 @@ def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
 
 def jsonl_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """(0-based row index, object) of each non-blank line; DataError naming a bad row."""
-    with path.open() as fh:
-        for index, line in enumerate(fh):
+    with path.open("rb") as fh:
+        for index, raw in enumerate(fh):
+            try:
+                line = raw.decode()
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: row {index}: not UTF-8 text") from None
             if not line.strip():
                 continue
             try:

@@ -8,13 +8,15 @@ StepRecord format of `steps.jsonl` (`flops_paper_cum`, `prompts_seen`, `eval_L`)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from rlscale.errors import InputError
 from rlscale.fit.laws import Curves
+from rlscale.units import parse_number
 
 XName = Literal["C", "D", "step"]
 Space = Literal["log", "linear"]
@@ -59,21 +61,32 @@ class FitData:
 
 
 def load_fit_data(
-    df: pd.DataFrame, x: XName, *, by: str = "N", space: Space = "log", source: str = "data"
+    df: pd.DataFrame,
+    x: XName,
+    *,
+    by: str = "N",
+    space: Space = "log",
+    source: str = "data",
+    dedupe: bool = False,
 ) -> FitData:
-    """Validate `df` and build a FitData; raises InputError naming file, column and row."""
+    """Validate `df` and build a FitData; raises InputError naming file, column and row.
+
+    Rows repeating another in every column the fit reads (size, resource, L, and run, seed and
+    τ when present) are an error — they would count twice and narrow every interval, and they
+    usually mean a file was appended twice — unless `dedupe` drops them."""
     df = _from_step_records(df)
     if x not in X_NAMES:
         raise InputError(f"--x must be one of {', '.join(X_NAMES)}, not {x!r}")
     l_col = "L" if "L" in df.columns else "pass1"
     for col in (by, x, l_col):
         if col not in df.columns:
-            have = ", ".join(map(str, df.columns))
+            have = ", ".join(str(c) for c in df.columns if c != "_row")
             raise InputError(f"{source}: missing column '{col}' (have: {have})")
     if df.empty:
         raise InputError(f"{source}: no rows")
-    rows = df["_row"].to_numpy() if "_row" in df.columns else np.arange(len(df)) + 1
-    N = _numeric(df, by, source, rows)
+    df = _without_duplicates(df, [by, x, l_col, "run", "seed", "tau"], source, dedupe)
+    rows = df["_row"].to_numpy()
+    N = _numeric(df, by, source, rows, sizes=True)
     X = _numeric(df, x, source, rows)
     L = _numeric(df, l_col, source, rows)
     if l_col == "pass1":
@@ -109,15 +122,49 @@ def _from_step_records(df: pd.DataFrame) -> pd.DataFrame:
     return df[evaluated]
 
 
-def _numeric(df: pd.DataFrame, col: str, source: str, rows: np.ndarray) -> np.ndarray:
+def _without_duplicates(
+    df: pd.DataFrame, columns: list[str], source: str, dedupe: bool
+) -> pd.DataFrame:
+    key = [c for c in columns if c in df.columns]
+    repeated = df.duplicated(subset=key, keep="first")
+    if not repeated.any() or dedupe:
+        return df[~repeated]
+    first = df[repeated].iloc[0]
+    original = df[(df[key] == first[key]).all(axis=1)].iloc[0]
+    raise InputError(
+        f"{source}: row {first['_row']} repeats row {original['_row']} in {', '.join(key)} "
+        f"({int(repeated.sum())} repeated rows; the same data appended twice?); fix the file, "
+        "or pass --dedupe to drop the repeats"
+    )
+
+
+def _numeric(
+    df: pd.DataFrame, col: str, source: str, rows: np.ndarray, sizes: bool = False
+) -> np.ndarray:
+    """A column as floats; `sizes` also reads suffixed sizes such as 7B or 1.5M."""
     raw = df[col]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    readable = raw.map(_size_or_text) if sizes and not is_numeric_dtype(raw) else raw
+    values = pd.to_numeric(readable, errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         i = int(bad[0])
         what = "non-finite" if pd.notna(values[i]) or pd.isna(raw.iloc[i]) else "non-numeric"
-        raise InputError(f"{source}: column '{col}' row {rows[i]}: {what} value {raw.iloc[i]!r}")
+        raise InputError(
+            f"{source}: column '{col}' row {rows[i]}: {what} value {_shown(raw.iloc[i])}"
+        )
     return values
+
+
+def _size_or_text(value: Any) -> Any:
+    try:
+        return parse_number(value, "size") if isinstance(value, str) else value
+    except InputError:
+        return value
+
+
+def _shown(value: Any) -> str:
+    """A cell as the user wrote it (numpy scalars print as plain numbers)."""
+    return repr(float(value)) if isinstance(value, float | np.floating) else repr(value)
 
 
 def _require(

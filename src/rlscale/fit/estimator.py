@@ -334,7 +334,17 @@ class LawFit:
 
     @classmethod
     def from_summary(cls, result: Mapping[str, Any]) -> LawFit:
-        """Rebuild a fitted LawFit from its FitResult JSON (for predict and plan)."""
+        """Rebuild a fitted LawFit from its FitResult JSON (for predict and plan), validated:
+        the law known, its own parameters present, finite and inside the law's sign bounds."""
+        if not isinstance(result, Mapping):
+            raise InputError(
+                f"not a FitResult JSON: an object expected, got {type(result).__name__}"
+            )
+        try:
+            law = get_law(str(result.get("law")))
+        except ValueError as exc:
+            raise InputError(f"not a FitResult JSON: {exc}") from None
+        _check_fitted_params(law, result)
         try:
             fixed = tuple((str(k), float(v)) for k, v in result.get("fixed", {}).items())
             config = FitConfig(
@@ -380,6 +390,36 @@ class LawFit:
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a FitResult JSON: {exc!r}") from exc
         return self
+
+
+def _check_fitted_params(law: Law, result: Mapping[str, Any]) -> None:
+    """The FitResult's numbers are this law's: every global and per-size parameter present,
+    no other, each finite, and positive where the law searches it on a log scale."""
+    params, per_N = result.get("params"), result.get("per_N")
+    if not isinstance(params, Mapping) or not isinstance(per_N, Mapping) or not per_N:
+        raise InputError("not a FitResult JSON: 'params' and 'per_N' must be objects")
+    fixed = set(result.get("fixed") or {})
+    want = set(law.global_names)
+    if set(params) - fixed != want - fixed or not set(params) <= want:
+        raise InputError(
+            f"law {law.name!r} has parameters {', '.join(law.global_names) or 'per size only'}; "
+            f"the file has {', '.join(params) or 'none'} (law name changed or a parameter lost?)"
+        )
+    try:
+        sizes = np.array(sorted(float(k) for k in per_N))
+    except ValueError:
+        raise InputError("not a FitResult JSON: per_N keys must be model sizes") from None
+    specs = {s.name: s for s in law.specs(Curves.from_arrays(sizes, np.ones_like(sizes)))}
+    rows = [(name, params[name]) for name in params]
+    rows += [
+        (f"per_N[{k}].{n}", (row or {}).get(n)) for k, row in per_N.items() for n in law.size_names
+    ]
+    for name, value in rows:
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise InputError(f"{name} = {value!r}: a fitted parameter must be a finite number")
+        spec = specs.get(name)
+        if spec is not None and spec.log_scale and value <= 0:
+            raise InputError(f"{name} = {value:g}: law {law.name!r} needs it > 0")
 
 
 def check_identifiable(law: Law, fd: FitData, cfg: FitConfig) -> None:
