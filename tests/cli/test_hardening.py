@@ -152,6 +152,7 @@ def damaged_fits(folder: Path) -> dict[str, Path]:
         "NaN": good | {"params": good["params"] | {"Kmax": math.nan}},
         "Kmax negative": good | {"params": good["params"] | {"Kmax": -1.0}},
         "unknown law": good | {"law": "chinchilla"},
+        "k edited": good | {"per_N": {k: v | {"k": 2 * v["k"]} for k, v in good["per_N"].items()}},
     }
     paths = {}
     for name, content in cases.items():

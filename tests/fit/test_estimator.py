@@ -241,3 +241,22 @@ def test_unidentified_scale_parameter_gets_an_unbounded_interval_not_an_overflow
     lo, hi = fit.ci95_["N0"]
     assert 0 <= lo < fit.params_["N0"] and hi == math.inf
     assert json.loads(json.dumps(fit.summary()))["ci95"]["N0"][1] is None
+
+
+@pytest.mark.parametrize("law", ["paper", "powerlaw_floor"])
+def test_large_data_screened_on_a_subsample_reaches_the_whole_datas_optimum(
+    law: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above SCREEN_POINTS the starts come from a subsample; the optimum must not move."""
+    from rlscale.fit import solver
+
+    config = replace(preset("paper-base"), seeds=8, noise=0.02, run_noise=0.01)
+    fd = load_fit_data(simulate(config), "C")
+    monkeypatch.setattr(solver, "SCREEN_POINTS", 1_000)  # the data: 5,880 points
+    screened = LawFit(law=law).fit(fd)
+    monkeypatch.setattr(solver, "SCREEN_POINTS", fd.n + 1)
+    whole = LawFit(law=law).fit(fd)
+    assert screened.converged_ and whole.converged_
+    assert screened.objective_ == pytest.approx(whole.objective_, rel=1e-9)
+    for name, value in whole.params_.items():
+        assert screened.params_[name] == pytest.approx(value, rel=1e-4), name

@@ -389,6 +389,7 @@ class LawFit:
             self.validation_ = list(result.get("validation") or [])
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a FitResult JSON: {exc!r}") from exc
+        _check_per_size_agrees(self, result["per_N"])
         return self
 
 
@@ -420,6 +421,22 @@ def _check_fitted_params(law: Law, result: Mapping[str, Any]) -> None:
         spec = specs.get(name)
         if spec is not None and spec.log_scale and value <= 0:
             raise InputError(f"{name} = {value:g}: law {law.name!r} needs it > 0")
+
+
+def _check_per_size_agrees(fit: LawFit, per_N: Mapping[str, Any]) -> None:
+    """The per-size values a FitResult reports are those its parameters give (k from Kmax and
+    N0, …): a file edited in one place but not the other is refused."""
+    curves = Curves.from_arrays(fit.sizes_, np.ones_like(fit.sizes_))
+    for N, derived in zip(fit.sizes_, fit.law_.per_size(fit.all_params_, curves), strict=True):
+        for name, value in derived.items():
+            stored = per_N[n_key(N)].get(name)
+            if isinstance(stored, int | float) and not math.isclose(
+                stored, value, rel_tol=1e-6, abs_tol=1e-12
+            ):
+                raise InputError(
+                    f"per_N[{n_key(N)}].{name} = {stored:g}, but the fit's parameters give "
+                    f"{value:g} (edited by hand?)"
+                )
 
 
 def check_identifiable(law: Law, fd: FitData, cfg: FitConfig) -> None:

@@ -10,6 +10,7 @@ free parameters decides convergence — a fit that stops early is reported as su
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ Loss = Literal["l2", "huber"]
 GRID_BUDGET = 700  # objective evaluations spent on the start grid
 GRID_BUDGET_WARM = 100  # ... when a warm start is given
 POLISH_STARTS = 3
+SCREEN_POINTS = 20_000  # above this many points, starts are found on a subsample of this size
 DESCENT_RTOL = 1e-9  # a step along one parameter may lower F by at most this fraction
 IRLS_ITERATIONS = 25  # Huber inner solve; the joint polish afterwards makes the optimum exact
 SCREEN_ITERATIONS = 3
@@ -195,6 +197,13 @@ class Problem:
         linear = {**dict(zip(free_names, map(float, beta), strict=True)), **fixed_beta}
         return r, self.law.complete(self.objective.space, theta, linear)
 
+    def subset(self, index: np.ndarray) -> Problem:
+        """The same problem on some of its points, with the whole data's parameter bounds."""
+        sub = copy.copy(self)
+        sub.curves = self.curves.take(index)
+        sub.y, sub.w, sub.sqrt_w = self.y[index], self.w[index], self.sqrt_w[index]
+        return sub
+
     def profiled_value(self, u: np.ndarray, iterations: int = IRLS_ITERATIONS) -> float:
         r, _ = self.profile(u, iterations)
         value = self.objective.value(r, self.w)
@@ -358,14 +367,17 @@ def solve(
 ) -> Solution:
     """Minimise the problem's objective from a grid and the given starts; check the optimum."""
     candidates = [np.array([s.to_internal(p[s.name]) for s in problem.theta_specs]) for p in starts]
+    screen = _screening_problem(problem)
     if problem.theta_specs and (grid or not candidates):
         # A warm start already comes from a global search of a related objective: a coarser
         # grid here only guards against a different basin.
         warm = bool(candidates)
         wanted = POLISH_STARTS if problem.objective.loss == "l2" and not warm else 1
-        candidates += _grid_starts(problem, GRID_BUDGET_WARM if warm else GRID_BUDGET, wanted)
+        candidates += _grid_starts(screen, GRID_BUDGET_WARM if warm else GRID_BUDGET, wanted)
     if not problem.theta_specs:
         candidates = [np.zeros(0)]
+    elif screen is not problem:
+        candidates = _best_on_screen(screen, candidates)
     best: dict[str, float] | None = None
     best_value = math.inf
     for u0 in candidates:
@@ -383,6 +395,28 @@ def solve(
             best, problem.objective.value(problem.full_residuals_from(best), problem.w), True
         )
     return check_solution(problem, best)
+
+
+def _screening_problem(problem: Problem) -> Problem:
+    """On large data, starts are searched and first polished on an even subsample of every
+    size's points (bounds from all of them); only the final polish reads every point. The
+    optimum is the whole data's: the subsample only decides where the last polish begins."""
+    n = problem.curves.n
+    if n <= SCREEN_POINTS:
+        return problem
+    stride = math.ceil(n / SCREEN_POINTS)
+    index = np.concatenate(
+        [np.flatnonzero(problem.curves.g == i)[::stride] for i in range(problem.curves.G)]
+    )
+    return problem.subset(np.sort(index))
+
+
+def _best_on_screen(screen: Problem, candidates: list[np.ndarray]) -> list[np.ndarray]:
+    """Each start polished on the subsample; those within 1% of the best go on."""
+    polished = [_polish_theta(screen, u0) for u0 in candidates]
+    values = np.array([screen.profiled_value(u) for u in polished])
+    best = float(np.min(values))
+    return [u for u, v in zip(polished, values, strict=True) if v <= best + 0.01 * abs(best)]
 
 
 def _keep_better(problem: Problem, a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
