@@ -67,8 +67,11 @@ def test_killed_study_finishes_on_rerun_without_redoing_runs(tmp_path: Path) -> 
     states = {row["run"]: row["state"] for row in json.loads(status.stdout)}
     assert "done" in states.values() and set(states.values()) - {"done"}
 
+    stale = out / ".analysis.json.abc123.tmp"  # a write the kill cut short
+    stale.write_text("{")
     result = subprocess.run(study_cmd(out), env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not stale.exists()
     for folder in folders:
         steps = [r["step"] for r in read_records(folder / "steps.jsonl")]
         assert steps == list(range(spec.steps + 1)), folder.name

@@ -44,7 +44,7 @@ def run_command(
     ),
 ) -> None:
     """Run every unfinished run, then fit the laws and write fits/, analysis.json, report.*."""
-    from rlscale.store import exclusive, write_json_file
+    from rlscale.store import exclusive, remove_stale_temps, write_json_file
     from rlscale.study import parse_study
     from rlscale.sweep import analyse_study, execute
 
@@ -55,6 +55,8 @@ def run_command(
         return
     started = time.perf_counter()
     with exclusive(out, "study"):
+        for folder in (out, out / "fits"):
+            remove_stale_temps(folder)
         write_json_file(out / STUDY_FILE, {"study": mapping})
         with _RunBars(study, out) as bars:
             outcomes = execute(
