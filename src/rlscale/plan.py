@@ -52,6 +52,12 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def most_steps(self) -> float | None:
+        """The most steps the budget buys at any candidate size (None: cost unknown)."""
+        known = [c.steps for c in self.candidates if c.steps is not None]
+        return max(known) if known else None
+
 
 def k_fraction_size(fit: LawFit, fraction: float) -> float | None:
     """Size where k(N) = fraction·Kmax, for laws with k(N) = Kmax/(1 + N0/N)."""
@@ -104,13 +110,7 @@ def plan(
     ]
     # a size the budget cannot train for one step is no plan, whatever its curve says
     affordable = [c for c in cands if c.steps is None or c.steps >= 1]
-    if not affordable:
-        fewest = max(c.steps or 0.0 for c in cands)
-        raise InputError(
-            f"--budget {budget:g} buys {fewest:.3g} steps at most (at the smallest size): "
-            "less than one step of any candidate size"
-        )
-    best = min(affordable, key=lambda c: c.L)
+    best = min(affordable or cands, key=lambda c: c.L)
     return Plan(
         x=fit.config.x,
         budget=budget,

@@ -26,6 +26,7 @@ def plan_command(
     json_out: str = typer.Option("", "--json", help="Write the plan as JSON ('-': stdout)."),
 ) -> None:
     """Rank model sizes for a budget; where k(N) saturates; doubling N against doubling steps."""
+    from rlscale.errors import InputError
     from rlscale.plan import plan
 
     fit = read_fit(fit_json)
@@ -35,6 +36,11 @@ def plan_command(
         parse_numbers(sizes, "--sizes") or None,
         parse_number(per_step, "--per-step") if per_step else None,
     )
+    if result.most_steps is not None and result.most_steps < 1:
+        raise InputError(
+            f"--budget {result.budget:g} buys {result.most_steps:.3g} steps at most: less than "
+            "one step of any candidate size"
+        )
     if json_out:
         write_json(result.to_dict(), json_out)
     if json_out == "-":

@@ -1,0 +1,56 @@
+"""Outputs pinned byte for byte, so that restructuring the code cannot change what users get: the
+`paper` preset's verl commands, and the StepRecords of the `micro-quick` study (seeded; the
+wall-clock columns left out). When a change is meant to alter them, regenerate the files with
+`RLSCALE_REGENERATE_GOLDEN=1 pytest tests/test_golden.py` and say why in the commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden"
+REGENERATE = os.environ.get("RLSCALE_REGENERATE_GOLDEN") == "1"
+ENV = os.environ | {"OMP_NUM_THREADS": "1"}
+TIMING = {"wall_s", "sample_s", "verify_s", "update_s", "eval_s"}
+PAPER_DATA = [
+    "--train", "synth:arith?split=train&n=60000&seed=0",
+    "--holdout", "synth:arith?split=holdout&n=500&seed=0",
+]  # fmt: skip
+
+
+def matches_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if REGENERATE:
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing: regenerate it (see this module's docstring)"
+    assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+def rlscale(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "rlscale", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=1200)
+
+
+def test_paper_preset_verl_commands_are_unchanged(tmp_path: Path) -> None:
+    out = tmp_path / "paper"
+    done = rlscale("verl", "commands", "--preset", "paper", *PAPER_DATA, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    matches_golden("verl_paper_commands.txt", done.stdout.replace(str(out), "{OUT}"))
+
+
+@pytest.mark.slow
+def test_micro_quick_study_records_are_unchanged(tmp_path: Path) -> None:
+    out = tmp_path / "quick"
+    done = rlscale("study", "run", "--preset", "micro-quick", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = []
+    for steps in sorted((out / "runs").glob("*/steps.jsonl")):
+        for line in steps.read_text().splitlines():
+            record = {k: v for k, v in json.loads(line).items() if k not in TIMING}
+            lines.append(json.dumps(record, sort_keys=True))
+    matches_golden("micro_quick_steps.jsonl", "\n".join(lines) + "\n")
