@@ -86,7 +86,7 @@ def test_load_study_names_the_file(tmp_path: Path) -> None:
 
 
 def test_reuse_runs_with_their_own_step_count_include_tau_one() -> None:
-    from rlscale.sweep import reuse_runs
+    from rlscale.runstore import reuse_runs
 
     study = {
         "models": ["micro-xs", "micro-s"],

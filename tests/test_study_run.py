@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from rlscale.runstore import run_dir
 from rlscale.store import exclusive, read_records
 from rlscale.study import parse_study, preset_study
-from rlscale.sweep import run_dir
 
 ENV = os.environ | {"OMP_NUM_THREADS": "1"}
 

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from rlscale.engines.native import run_local
 from rlscale.errors import InputError
+from rlscale.runstore import pending_runs, run_cost, run_dir, run_state
 from rlscale.store import read_records
 from rlscale.study import parse_study
-from rlscale.sweep import (
-    execute,
-    pending_runs,
-    run_cost,
-    run_dir,
-    run_local,
-    run_state,
-    status_rows,
-)
+from rlscale.sweep import execute, status_rows
 from tests.conftest import WarmModel, local_ray_head
 
 GRPO = {

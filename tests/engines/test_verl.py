@@ -24,9 +24,10 @@ from rlscale.engines.verl import RunFiles, command, sbatch_script, write_run_dat
 from rlscale.errors import InputError, RlscaleError
 from rlscale.models.load import model_info
 from rlscale.rl.trainer import training_sequence
+from rlscale.runstore import run_dir, run_state
 from rlscale.store import read_records
 from rlscale.study import parse_study, preset_study
-from rlscale.sweep import analyse_study, execute, run_dir, run_state
+from rlscale.sweep import analyse_study, execute
 from tests.conftest import free_port, local_ray_head
 
 MODEL = Path(__file__).parents[2] / "src/rlscale/models/weights/micro-s"  # a local HF directory

@@ -113,15 +113,17 @@ def study_mapping(spec: Path | None, preset: str, train: str, holdout: str) -> d
 
 
 def _emit(study: Any, mapping: dict[str, Any], out: Path, emit: tuple[str, Path]) -> None:
-    from rlscale.engines.verl_launch import emit_sbatch
+    from rlscale.engines.base import LaunchedByHand
+    from rlscale.engines.registry import get_engine
     from rlscale.store import exclusive, write_json_file
 
     kind, directory = emit
-    if kind != "sbatch" or study.engine != "verl":
+    engine = get_engine(study.engine)
+    if kind != "sbatch" or not isinstance(engine, LaunchedByHand):
         raise InputError("--emit sbatch DIR writes Slurm scripts for a study with engine: verl")
     with exclusive(out, "study"):
         write_json_file(out / STUDY_FILE, {"study": mapping})
-        scripts = emit_sbatch(study, out, directory)
+        scripts = engine.emit_sbatch(study, out, directory)
     stdout().print(
         f"{len(scripts)} Slurm script(s) → {directory} (runs' data in {out}/runs); "
         f"submit each with sbatch, then `rlscale study fit {shlex.quote(str(out))}`",
@@ -196,7 +198,7 @@ class _RunBars:
     """One rich bar per run (step of steps, reward, last L, ETA) fed from the runs' records."""
 
     def __init__(self, study: Any, root: Path) -> None:
-        from rlscale.sweep import run_dir, run_state
+        from rlscale.runstore import run_dir, run_state
 
         self.progress = step_progress("{task.description}")
         self.folders = {r.name: run_dir(root, r) for r in study.runs()}

@@ -23,36 +23,34 @@ def commands_command(
 ) -> None:
     """Write each run's τ-subset parquet, holdout and reward shim; print its command."""
     from rlscale.cli.study import STUDY_FILE, study_mapping
-    from rlscale.engines.verl import command, run_env
-    from rlscale.engines.verl_launch import printed_command, write_run_inputs
+    from rlscale.engines.base import LaunchedByHand
+    from rlscale.engines.registry import get_engine
     from rlscale.errors import InputError
     from rlscale.store import exclusive, write_json_file
     from rlscale.study import parse_study
 
     mapping = study_mapping(spec, preset, train, holdout)
     study = parse_study(mapping)
-    if study.engine != "verl":
-        raise InputError("this study's engine is native; set engine: verl for verl commands")
+    engine = get_engine(study.engine)
+    if not isinstance(engine, LaunchedByHand):
+        raise InputError(
+            f"this study's engine {engine.name} starts its runs itself; set engine: verl for "
+            "verl commands"
+        )
     with exclusive(out, "study"):
         write_json_file(out / STUDY_FILE, {"study": mapping})
-        runs = write_run_inputs(study, out)
+        launches = engine.launches(study, out)
     if json_out:
         rows = [
-            {
-                "run": run.name,
-                "folder": str(files.folder),
-                "argv": command(run, study.verl.for_model(run.model), files),
-                "env": run_env(
-                    study.verl.for_model(run.model), str(files.logs / "<attempt>.jsonl")
-                ),
-            }
-            for run, files in runs
+            {"run": la.run.name, "folder": str(la.folder), "argv": la.argv, "env": la.env}
+            for la in launches
         ]
         write_json(rows, json_out)
         return
     console = stdout()
-    for run, files in runs:
+    for la in launches:
+        run = la.run
         console.print(
             f"# {run.name}  (model {run.model}, seed {run.seed}, τ {run.tau})", markup=False
         )
-        console.print(printed_command(study, run, files), markup=False, soft_wrap=True)
+        console.print(la.line, markup=False, soft_wrap=True)

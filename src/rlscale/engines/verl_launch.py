@@ -15,8 +15,10 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rlscale.engines.base import Launch
+from rlscale.engines.process import spawn
 from rlscale.engines.verl import (
     LOG_DIR,
     RunFiles,
@@ -30,22 +32,77 @@ from rlscale.engines.verl import (
     write_run_data,
 )
 from rlscale.errors import InputError, RlscaleError
+from rlscale.runstore import (
+    OnChange,
+    OnTick,
+    Outcome,
+    in_study_order,
+    pending_runs,
+    prepare_folder,
+    record_outcome,
+    run_dir,
+)
 from rlscale.store import STEPS_FILE, write_json_file
 from rlscale.study import RunSpec, StudySpec
-
-if TYPE_CHECKING:
-    from rlscale.sweep import OnChange, OnTick, Outcome
 
 JOB_FILE = "ray_job.json"
 POLL_S = 1.0
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
+class VerlEngine:
+    """verl's `main_ppo` per run: local processes or Ray jobs; its logs become StepRecords."""
+
+    name = "verl"
+
+    def check(self, spec: StudySpec) -> None:
+        """The study's verl settings were checked when it was read (`study._check_verl`)."""
+
+    def prepare(self, spec: StudySpec, run: RunSpec, folder: Path) -> None:
+        prepare_run(spec, run, folder)
+
+    def execute(
+        self,
+        spec: StudySpec,
+        root: Path,
+        executor: str,
+        *,
+        jobs: int | None = None,
+        address: str | None = None,
+        on_change: OnChange | None = None,
+        on_tick: OnTick | None = None,
+    ) -> list[Outcome]:
+        if executor == "local":
+            return run_local(spec, root, on_change, on_tick)
+        if executor == "ray":
+            if not address:
+                raise InputError(
+                    "engine verl on Ray needs --address http://HOST:8265, the dashboard of a "
+                    "running Ray cluster (its job submission API); nothing is started for you"
+                )
+            return run_ray_jobs(spec, root, address, on_change, on_tick)
+        raise InputError(f"unknown executor {executor!r}; choose one of: local, ray")
+
+    def sync(self, spec: StudySpec, root: Path) -> None:
+        sync(spec, root)
+
+    def launches(self, spec: StudySpec, root: Path) -> list[Launch]:
+        rows = []
+        for run, files in write_run_inputs(spec, root):
+            settings = spec.verl.for_model(run.model)
+            argv = command(run, settings, files)
+            env = run_env(settings, str(files.logs / "<attempt>.jsonl"))
+            rows.append(Launch(run, files.folder, argv, env, printed_command(spec, run, files)))
+        return rows
+
+    def emit_sbatch(self, spec: StudySpec, root: Path, directory: Path) -> list[Path]:
+        return emit_sbatch(spec, root, directory)
+
+
 def prepare_run(spec: StudySpec, run: RunSpec, folder: Path) -> RunFiles:
     """The run's folder: settings, data files, reward shim and `command.json` (argv)."""
-    from rlscale.sweep import prepare
 
-    prepare(run, folder)
+    prepare_folder(run, folder)
     files = write_run_data(run, folder)
     write_json_file(
         folder / "command.json", {"argv": command(run, spec.verl.for_model(run.model), files)}
@@ -57,7 +114,6 @@ def sync(spec: StudySpec, root: Path, runs: list[RunSpec] | None = None) -> None
     """Refresh `steps.jsonl` (and `summary.json` when complete) from the runs' verl logs, e.g.
     of runs launched by hand from `rlscale verl commands`; a log with no validation yet is
     left for later."""
-    from rlscale.sweep import run_dir
 
     for run in spec.runs() if runs is None else runs:
         folder = run_dir(root, run)
@@ -77,16 +133,16 @@ def _logs_changed(folder: Path) -> bool:
 
 def finish(spec: StudySpec, run: RunSpec, folder: Path, code: int, seconds: float) -> Outcome:
     """The attempt's Outcome after its logs were ingested."""
-    from rlscale.sweep import outcome
 
     try:
         complete = publish(run, folder, model_size(run.model, spec.sizes))
     except InputError as exc:
-        return outcome(run, code or 1, seconds, folder, f"its verl log cannot be read: {exc}")
+        cause = f"its verl log cannot be read: {exc}"
+        return record_outcome(run, code or 1, seconds, folder, cause)
     if code == 0 and not complete:
         cause = f"verl exited without logging every step 0..{run.grpo.steps} (see verl-logs/)"
-        return outcome(run, 1, seconds, folder, cause)
-    return outcome(run, code, seconds, folder)
+        return record_outcome(run, 1, seconds, folder, cause)
+    return record_outcome(run, code, seconds, folder)
 
 
 def run_local(
@@ -96,7 +152,6 @@ def run_local(
     on_tick: OnTick | None = None,
 ) -> list[Outcome]:
     """Each unfinished run as a local verl process, one after another."""
-    from rlscale.sweep import Outcome, in_study_order, pending_runs, run_dir, spawn
 
     todo = pending_runs(spec, root)
     outcomes = [Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
@@ -136,8 +191,6 @@ def run_ray_jobs(
     """Each unfinished run as a Ray job on the cluster whose dashboard is at `address`
     (http://HOST:8265); the run store must be on a filesystem the cluster shares."""
     from ray.job_submission import JobSubmissionClient
-
-    from rlscale.sweep import Outcome, in_study_order, pending_runs, run_dir
 
     try:
         client = JobSubmissionClient(_http(address))
@@ -208,7 +261,6 @@ def _submit(client: Any, spec: StudySpec, run: RunSpec, folder: Path) -> str:
 def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
     """One Slurm script per unfinished run in `directory` (the runs' data files are written
     into the study folder); `sbatch` them, then `rlscale study fit` the folder."""
-    from rlscale.sweep import pending_runs, run_dir
 
     directory.mkdir(parents=True, exist_ok=True)
     scripts = []
@@ -236,6 +288,5 @@ def printed_command(spec: StudySpec, run: RunSpec, files: RunFiles) -> str:
 
 def write_run_inputs(spec: StudySpec, root: Path) -> list[tuple[RunSpec, RunFiles]]:
     """Every run's data files, reward shim and command.json in the study folder."""
-    from rlscale.sweep import run_dir
 
     return [(run, prepare_run(spec, run, run_dir(root, run))) for run in spec.runs()]
