@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from rlscale.errors import InputError
 from rlscale.runstore import OnChange, OnTick, Outcome
 from rlscale.study import RunSpec, StudySpec
 
@@ -63,3 +65,20 @@ class LaunchedByHand(Protocol):
     def emit_sbatch(self, spec: StudySpec, root: Path, directory: Path) -> list[Path]:
         """One Slurm script per unfinished run in `directory`."""
         ...
+
+
+def by_executor(
+    executor: str,
+    address: str | None,
+    local: Callable[[], list[Outcome]],
+    ray: Callable[[str], list[Outcome]],
+    needs_address: str,
+) -> list[Outcome]:
+    """An engine's runs on the named executor; Ray only at an address the user gave."""
+    if executor == "local":
+        return local()
+    if executor == "ray":
+        if not address:
+            raise InputError(needs_address)
+        return ray(address)
+    raise InputError(f"unknown executor {executor!r}; choose one of: local, ray")

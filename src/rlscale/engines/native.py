@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from rlscale.engines.base import by_executor
 from rlscale.engines.process import spawn, thread_env
-from rlscale.errors import InputError
 from rlscale.runstore import (
     OnChange,
     OnTick,
@@ -47,16 +47,14 @@ class NativeEngine:
         on_change: OnChange | None = None,
         on_tick: OnTick | None = None,
     ) -> list[Outcome]:
-        if executor == "local":
-            return run_local(spec, root, jobs, on_change, on_tick)
-        if executor == "ray":
-            if not address:
-                raise InputError(
-                    "the ray executor needs --address HOST:PORT of a running Ray head "
-                    "(`ray start --head` prints it); nothing is started for you"
-                )
-            return run_ray(spec, root, address, on_change, on_tick)
-        raise InputError(f"unknown executor {executor!r}; choose one of: local, ray")
+        return by_executor(
+            executor,
+            address,
+            lambda: run_local(spec, root, jobs, on_change, on_tick),
+            lambda at: run_ray(spec, root, at, on_change, on_tick),
+            "the ray executor needs --address HOST:PORT of a running Ray head (`ray start "
+            "--head` prints it); nothing is started for you",
+        )
 
     def sync(self, spec: StudySpec, root: Path) -> None:
         """The trainer writes its StepRecords itself: nothing to bring in."""

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlscale.engines.base import Launch
+from rlscale.engines.base import Launch, by_executor
 from rlscale.engines.process import spawn
 from rlscale.engines.verl import (
     LOG_DIR,
@@ -72,16 +72,14 @@ class VerlEngine:
         on_change: OnChange | None = None,
         on_tick: OnTick | None = None,
     ) -> list[Outcome]:
-        if executor == "local":
-            return run_local(spec, root, on_change, on_tick)
-        if executor == "ray":
-            if not address:
-                raise InputError(
-                    "engine verl on Ray needs --address http://HOST:8265, the dashboard of a "
-                    "running Ray cluster (its job submission API); nothing is started for you"
-                )
-            return run_ray_jobs(spec, root, address, on_change, on_tick)
-        raise InputError(f"unknown executor {executor!r}; choose one of: local, ray")
+        return by_executor(
+            executor,
+            address,
+            lambda: run_local(spec, root, on_change, on_tick),
+            lambda at: run_ray_jobs(spec, root, at, on_change, on_tick),
+            "engine verl on Ray needs --address http://HOST:8265, the dashboard of a running Ray "
+            "cluster (its job submission API); nothing is started for you",
+        )
 
     def sync(self, spec: StudySpec, root: Path) -> None:
         sync(spec, root)
