@@ -8,7 +8,6 @@ and returns plain dicts and lists (JSON-ready); nothing reads or writes files.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ import pandas as pd
 from rlscale.errors import InputError, RlscaleError
 from rlscale.findings import paper_findings, ratio_interval
 from rlscale.fit.estimator import LawFit, n_key
+from rlscale.fit.validate import MIN_PREFIX_POINTS, forecast_points, prefix_length
 
 # (law, resource) pairs fitted for every study: the paper's law on compute and on data, its
 # per-size diagnostic, the exponential rival and the Chinchilla-style rival.
@@ -30,7 +30,6 @@ STUDY_FITS: tuple[tuple[str, str], ...] = (
     ("expdecay", "D"),
     ("powerlaw_floor", "C"),
 )
-MIN_PREFIX_POINTS = 3  # evaluated steps after step 0 before a run's final L is forecast
 
 
 def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -250,25 +249,6 @@ def _paper_globals(fit: dict[str, Any]) -> dict[str, Any]:
     return out | {"converged": fit.get("converged"), "message": fit.get("message")}
 
 
-def _forecast_points(fit: LawFit, rows: pd.DataFrame, x: str) -> dict[str, Any]:
-    """Predictions (95% prediction band) at `rows` against their measured L, with the errors."""
-    pred = fit.predict(rows["N"].to_numpy(dtype=float), rows[x].to_numpy(dtype=float))
-    truth = rows["L"].to_numpy(dtype=float)
-    L, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("L", "lo", "hi"))
-    err = np.abs(L - truth)
-    return {
-        "N": rows["N"].astype(float).tolist(),
-        "X": rows[x].astype(float).tolist(),
-        "truth": truth.tolist(),
-        "L": L.tolist(),
-        "lo": lo.tolist(),
-        "hi": hi.tolist(),
-        "mae": float(err.mean()),
-        "max_error": float(err.max()),
-        "coverage95": float(np.mean((truth >= lo) & (truth <= hi))),
-    }
-
-
 def holdout_forecast(table: pd.DataFrame, x: str = "C", law: str = "paper_e_sat") -> dict[str, Any]:
     """Fit a law that defines L at unseen sizes on every size but the largest, and forecast the
     largest's curve (the paper's extrapolation to a held-out size)."""
@@ -283,7 +263,7 @@ def holdout_forecast(table: pd.DataFrame, x: str = "C", law: str = "paper_e_sat"
     if not fit.converged_:
         return {"ok": False, "message": fit.message_, "law": law, "x": x, "held_out": held}
     rows = table[table["N"] == held].sort_values(x)
-    return {"ok": True, "law": law, "x": x, "held_out": held} | _forecast_points(fit, rows, x)
+    return {"ok": True, "law": law, "x": x, "held_out": held} | _points(fit, rows, x)
 
 
 def prefix_forecasts(
@@ -294,7 +274,7 @@ def prefix_forecasts(
     out = []
     for run in sorted(table["run"].unique()) if not table.empty else []:
         rows = table[table["run"] == run].sort_values(x)
-        keep = max(MIN_PREFIX_POINTS, math.ceil(fraction * len(rows)))
+        keep = prefix_length(len(rows), fraction)
         if len(rows) <= keep:
             continue
         try:
@@ -306,6 +286,11 @@ def prefix_forecasts(
             out.append(
                 {"run": str(run), "N": float(rows["N"].iloc[0]), "prefix_points": keep}
                 | {"prefix_X": head[x].astype(float).tolist(), "prefix_L": head["L"].tolist()}
-                | _forecast_points(fit, rows.iloc[keep:], x)
+                | _points(fit, rows.iloc[keep:], x)
             )
     return out
+
+
+def _points(fit: LawFit, rows: pd.DataFrame, x: str) -> dict[str, Any]:
+    N, X = rows["N"].to_numpy(dtype=float), rows[x].to_numpy(dtype=float)
+    return forecast_points(fit, N, X, rows["L"].to_numpy(dtype=float))

@@ -20,6 +20,33 @@ from rlscale.fit.data import FitData, load_fit_data
 from rlscale.fit.estimator import FitConfig, LawFit, n_key
 from rlscale.fit.laws import get_law
 
+MIN_PREFIX_POINTS = 3  # a prefix fit needs two parameters and one point to spare
+
+
+def prefix_length(points: int, fraction: float) -> int:
+    """How many of a curve's first points make its `fraction` prefix (at least three)."""
+    return max(MIN_PREFIX_POINTS, math.ceil(fraction * points))
+
+
+def forecast_points(fit: LawFit, N: np.ndarray, X: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """A fit's forecasts (95% prediction band) at held-out points against their measured L:
+    the points, their absolute errors and the share inside the band."""
+    pred = fit.predict(N, X)
+    L, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("L", "lo", "hi"))
+    err = np.abs(L - truth)
+    inside = (truth >= lo) & (truth <= hi)
+    return {
+        "N": N.tolist(),
+        "X": X.tolist(),
+        "truth": truth.tolist(),
+        "L": L.tolist(),
+        "lo": lo.tolist(),
+        "hi": hi.tolist(),
+        "mae": float(err.mean()),
+        "max_error": float(err.max()),
+        "coverage95": float(inside.mean()),
+    }
+
 
 def _as_fit_data(data: pd.DataFrame | FitData, config: FitConfig) -> FitData:
     if isinstance(data, FitData):
@@ -58,7 +85,7 @@ def prefix(data: pd.DataFrame | FitData, config: FitConfig, fraction: float) -> 
     for cid in np.unique(fd.curve_id):
         idx = np.flatnonzero(fd.curve_id == cid)
         order = idx[np.argsort(fd.curves.X[idx], kind="stable")]
-        keep = max(2, math.ceil(fraction * idx.size))
+        keep = prefix_length(idx.size, fraction)
         train[order[:keep]] = True
     if train.all():
         raise InputError(f"--prefix {fraction} leaves no points to forecast")
@@ -69,10 +96,9 @@ def prefix(data: pd.DataFrame | FitData, config: FitConfig, fraction: float) -> 
 def _forecast(fd: FitData, config: FitConfig, train: np.ndarray) -> dict[str, Any]:
     fit = LawFit(replace(config, bootstrap=0)).fit(fd.subset(train))
     test = ~train
-    pred = fit.predict(fd.N[test], fd.curves.X[test])
-    truth = fd.L[test]
-    inside = (truth >= pred["lo"].to_numpy()) & (truth <= pred["hi"].to_numpy())
-    err = np.abs(pred["L"].to_numpy() - truth)
+    points = forecast_points(fit, fd.N[test], fd.curves.X[test], fd.L[test])
+    err = np.abs(np.array(points["L"]) - fd.L[test])
+    inside = (fd.L[test] >= np.array(points["lo"])) & (fd.L[test] <= np.array(points["hi"]))
     per_N = {}
     for N in np.unique(fd.N[test]):
         m = fd.N[test] == N
@@ -83,9 +109,9 @@ def _forecast(fd: FitData, config: FitConfig, train: np.ndarray) -> dict[str, An
             "n": int(m.sum()),
         }
     return {
-        "mae": float(err.mean()),
-        "max_error": float(err.max()),
-        "coverage95": float(inside.mean()),
+        "mae": points["mae"],
+        "max_error": points["max_error"],
+        "coverage95": points["coverage95"],
         "n_train": int(train.sum()),
         "n_test": int(test.sum()),
         "fit_converged": fit.converged_,
