@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from rlscale.errors import RlscaleError
+from rlscale.spec import RunSpec, StudySpec
 from rlscale.store import STEPS_FILE, write_json_file
-from rlscale.study import RunSpec, StudySpec
 
 State = Literal["done", "partial", "failed", "pending"]
 ERROR_TAIL = 2000  # characters of a failed run's output kept in error.json

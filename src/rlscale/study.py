@@ -8,9 +8,8 @@ the study's name or file order), so a rerun or an extended study finds its finis
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,96 +23,13 @@ from rlscale.engines.verl import (
 from rlscale.errors import InputError
 from rlscale.rl.config import PRESETS as GRPO_PRESETS
 from rlscale.rl.config import GRPOConfig, load_config
+from rlscale.spec import StudySpec
 from rlscale.units import parse_number
 
-ENGINES = ("native", "verl")
 EXECUTORS = ("local", "ray")
 KNOWN = {"name", "models", "train", "holdout", "evals", "grpo", "preset", "budget", "reuse"}
 KNOWN |= {"seeds", "engine", "executor", "device", "threads", "verl", "sizes"}
 DEVICES = ("cpu", "cuda")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    study: str
-    model: str
-    seed: int
-    tau: int
-    train: str | None  # None: the micro rung's own task
-    holdout: str | None
-    evals: dict[str, str]
-    grpo: GRPOConfig
-    engine: str = "native"
-
-    @property
-    def key(self) -> str:
-        blob = {
-            "model": self.model,
-            "train": self.train,
-            "holdout": self.holdout,
-            "evals": self.evals,
-            "grpo": self.grpo.to_dict(),
-            "engine": self.engine,
-        }
-        text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-    @property
-    def name(self) -> str:
-        short = Path(self.model).name or self.model
-        return f"{short}-seed{self.seed}-tau{self.tau}-{self.key[:8]}"
-
-
-@dataclass(frozen=True)
-class StudySpec:
-    name: str
-    models: tuple[str, ...]
-    grpo: GRPOConfig
-    steps: int
-    compute: float = 0.0  # per-run budget in the paper's C (FLOPs); 0: train `steps` steps
-    seeds: tuple[int, ...] = (0,)
-    taus: tuple[int, ...] = (1,)
-    reuse_model: str | None = None
-    train: str | None = None
-    holdout: str | None = None
-    evals: dict[str, str] = field(default_factory=dict)
-    engine: str = "native"
-    executor: str = "local"
-    device: str = "cpu"
-    threads: int = 1  # torch threads per run: the local executor runs cores // threads at once
-    reuse_steps: int = 0  # steps of the reuse runs when they differ from budget.steps (0: same)
-    verl: VerlSettings = field(default_factory=VerlSettings)  # engine verl: cluster and knobs
-    sizes: dict[str, float] = field(default_factory=dict)  # N of models not on this disk
-
-    def runs(self) -> list[RunSpec]:
-        """Every model × seed at τ = 1, plus the reuse model at each other τ (and at τ = 1 too
-        when the reuse runs have their own step count), per seed."""
-        out = []
-        for seed in self.seeds:
-            for model in self.models:
-                out.append(self._run(model, seed, 1, self.steps))
-            if self.reuse_model is not None:
-                steps = self.reuse_steps or self.steps
-                taus = [t for t in self.taus if t != 1 or steps != self.steps]
-                out += [self._run(self.reuse_model, seed, tau, steps) for tau in taus]
-        return out
-
-    def _run(self, model: str, seed: int, tau: int, steps: int) -> RunSpec:
-        grpo = self.grpo.replace(seed=seed, tau=tau, steps=steps, max_flops=self.compute)
-        return RunSpec(
-            self.name,
-            model,
-            seed,
-            tau,
-            self.train,
-            self.holdout,
-            dict(self.evals),
-            grpo,
-            self.engine,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 QWEN25_N = {"0.5B": 0.36e9, "1.5B": 1.31e9, "3B": 2.77e9, "7B": 6.53e9}
@@ -261,6 +177,12 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
     evals = data.get("evals") or {}
     if not isinstance(evals, dict) or not all(isinstance(v, str) for v in evals.values()):
         raise InputError("evals: a mapping of name: data source")
+    engine = _choice(data.get("engine", "native"), "engine", tuple(ENGINE_SETTINGS))
+    for other in set(ENGINE_SETTINGS) - {engine}:
+        if other in data:
+            raise InputError(
+                f"{other}: settings for engine {other}; this study's engine is {engine}"
+            )
     spec = StudySpec(
         name=str(data.get("name", default_name)),
         models=tuple(models),
@@ -273,18 +195,15 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         train=_optional_str(data.get("train"), "train"),
         holdout=_optional_str(data.get("holdout"), "holdout"),
         evals={str(k): v for k, v in evals.items()},
-        engine=_choice(data.get("engine", "native"), "engine", ENGINES),
+        engine=engine,
         executor=_choice(data.get("executor", "local"), "executor", EXECUTORS),
         device=_choice(data.get("device", "cpu"), "device", DEVICES),
         threads=_positive_int(data.get("threads", 1), "threads"),
         reuse_steps=reuse_steps,
-        verl=parse_settings(data.get("verl")),
+        engine_settings=ENGINE_SETTINGS[engine](data.get(engine)),
         sizes=_sizes(data.get("sizes")),
     )
-    if spec.engine == "verl":
-        _check_verl(spec)
-    elif "verl" in data:
-        raise InputError("verl: settings for engine verl; this study's engine is native")
+    ENGINE_CHECKS.get(engine, _nothing_to_check)(spec)
     if len({r.key for r in spec.runs()}) != len(spec.runs()):
         raise InputError("seeds and reuse.taus give the same run twice; list each value once")
     return spec
@@ -374,7 +293,8 @@ def _check_verl(spec: StudySpec) -> None:
     clashes = sorted(set(spec.evals) & {HOLDOUT_SOURCE, "train"})
     if clashes:
         raise InputError(f"evals: {', '.join(clashes)} names verl's own data sources; rename it")
-    strangers = sorted(set(spec.verl.per_model) - set(spec.models))
+    settings: VerlSettings = spec.engine_settings
+    strangers = sorted(set(settings.per_model) - set(spec.models))
     if strangers:
         raise InputError(f"verl.models: {', '.join(strangers)} is not one of the study's models")
     problems = unsupported(spec.grpo.replace(max_flops=spec.compute))
@@ -417,3 +337,15 @@ def _choice(value: Any, where: str, options: tuple[str, ...]) -> str:
     if value not in options:
         raise InputError(f"{where}: {value!r} is not one of {', '.join(options)}")
     return str(value)
+
+
+def _nothing_to_check(spec: StudySpec) -> None:
+    """The native engine runs whatever the study file could say."""
+
+
+# Each engine's own settings block (the study file's key of the engine's name) and its checks.
+ENGINE_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "native": lambda section: None,
+    "verl": parse_settings,
+}
+ENGINE_CHECKS: dict[str, Callable[[StudySpec], None]] = {"verl": _check_verl}

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from rlscale.engines.registry import get_engine
 from rlscale.runstore import OnChange, OnTick, Outcome, reuse_runs, run_dir, run_rows, run_state
+from rlscale.spec import StudySpec
 from rlscale.store import STEPS_FILE, write_json_file
-from rlscale.study import StudySpec, paper_departures
+from rlscale.study import paper_departures
 
 
 def execute(

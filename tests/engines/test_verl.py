@@ -20,7 +20,14 @@ from typer.testing import CliRunner
 
 from rlscale.cli import app
 from rlscale.data import load_problems
-from rlscale.engines.verl import RunFiles, command, sbatch_script, write_run_data
+from rlscale.engines.verl import (
+    RunFiles,
+    command,
+    sbatch_script,
+    settings_for,
+    verl_settings,
+    write_run_data,
+)
 from rlscale.errors import InputError, RlscaleError
 from rlscale.models.load import model_info
 from rlscale.rl.trainer import training_sequence
@@ -179,7 +186,7 @@ def test_env_values_are_quoted_and_names_checked_in_every_generated_line(tmp_pat
     run, files = write_run_inputs(spec, tmp_path)[0]
     line = printed_command(spec, run, files)
     assert f"MY_VAR={shlex.quote(value)}" in line
-    script = sbatch_script(run, spec.verl.for_model(run.model), files)
+    script = sbatch_script(run, settings_for(spec, run), files)
     assert f"export MY_VAR={shlex.quote(value)}" in script
     with pytest.raises(InputError, match="not an environment variable name"):
         shell_assignment("X;touch /tmp/pwned;Y", "v")
@@ -193,7 +200,7 @@ def test_paper_preset_is_the_papers_protocol() -> None:
     assert len(main) == 7 and sorted(r.tau for r in runs if r.grpo.steps == 100) == [
         1, 2, 5, 20, 25, 50, 100
     ]  # fmt: skip
-    o = overrides(command(main[0], spec.verl, RunFiles(Path("/x"))))
+    o = overrides(command(main[0], verl_settings(spec), RunFiles(Path("/x"))))
     assert o["data.train_batch_size"] == "512" and o["actor_rollout_ref.rollout.n"] == "8"
     assert o["actor_rollout_ref.actor.optim.lr"] == "1e-06"
     assert o["actor_rollout_ref.actor.ppo_mini_batch_size"] == "128"
@@ -278,7 +285,7 @@ VERL = importlib.util.find_spec("verl") is not None
 def test_generated_commands_pass_verls_own_config_check(tmp_path: Path) -> None:
     spec = parse_study(study(verl={"gpus_per_node": 4}))
     run = spec.runs()[1]
-    argv = command(run, spec.verl, RunFiles(tmp_path.resolve()))
+    argv = command(run, verl_settings(spec), RunFiles(tmp_path.resolve()))
     check = [sys.executable, "-m", "verl.trainer.main_ppo", "--cfg", "job", "--resolve"]
     done = subprocess.run(check + argv[3:], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -319,6 +326,6 @@ def test_the_readme_verl_study_is_a_valid_study() -> None:
     block = readme[start : readme.index("\n\n", start)]
     mapping = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
     spec = parse_study(mapping | {"train": TRAIN, "holdout": HOLDOUT})
-    assert spec.verl.for_model("Qwen/Qwen2.5-7B").nodes == 2
-    assert spec.verl.for_model("Qwen/Qwen2.5-0.5B").nodes == 1
+    assert verl_settings(spec).for_model("Qwen/Qwen2.5-7B").nodes == 2
+    assert verl_settings(spec).for_model("Qwen/Qwen2.5-0.5B").nodes == 1
     assert spec.sizes["Qwen/Qwen2.5-7B"] == 6.53e9 and len(spec.runs()) == 5

@@ -106,7 +106,7 @@ def run_training(
 ) -> list[dict[str, Any]]:
     from rlscale.data import load_problems
     from rlscale.models.load import load_model
-    from rlscale.rl.rollout import SAMPLERS, make_sampler
+    from rlscale.rl.samplers import SAMPLERS, make_sampler
     from rlscale.rl.trainer import GRPOTrainer, RunData
     from rlscale.store import exclusive
 

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from rlscale.errors import InputError
 from rlscale.runstore import OnChange, OnTick, Outcome
-from rlscale.study import RunSpec, StudySpec
+from rlscale.spec import RunSpec, StudySpec
 
 
 class Engine(Protocol):

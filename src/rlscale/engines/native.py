@@ -22,7 +22,7 @@ from rlscale.runstore import (
     record_outcome,
     run_dir,
 )
-from rlscale.study import RunSpec, StudySpec
+from rlscale.spec import RunSpec, StudySpec
 
 
 class NativeEngine:

@@ -27,7 +27,7 @@ from rlscale.errors import InputError
 
 if TYPE_CHECKING:
     from rlscale.rl.config import GRPOConfig
-    from rlscale.study import RunSpec
+    from rlscale.spec import RunSpec, StudySpec
 
 ENTRYPOINT = ("python3", "-m", "verl.trainer.main_ppo")
 LOG_DIR = "verl-logs"
@@ -62,6 +62,19 @@ class VerlSettings:
     def for_model(self, model: str) -> VerlSettings:
         """The settings of one model's runs: its `verl.models` entry replaces those fields."""
         return dataclasses.replace(self, **self.per_model.get(model, {}), per_model={})
+
+
+def verl_settings(spec: StudySpec) -> VerlSettings:
+    """A verl study's settings (parsed and checked when the study was read)."""
+    settings = spec.engine_settings
+    if not isinstance(settings, VerlSettings):
+        raise InputError(f"study {spec.name}: its engine is {spec.engine}, not verl")
+    return settings
+
+
+def settings_for(spec: StudySpec, run: RunSpec) -> VerlSettings:
+    """The settings a run of a verl study trains with (its model's own, where given)."""
+    return verl_settings(spec).for_model(run.model)
 
 
 def parse_settings(section: Any) -> VerlSettings:

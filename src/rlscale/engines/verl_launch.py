@@ -28,6 +28,7 @@ from rlscale.engines.verl import (
     publish,
     run_env,
     sbatch_script,
+    settings_for,
     shell_assignment,
     write_run_data,
 )
@@ -42,8 +43,8 @@ from rlscale.runstore import (
     record_outcome,
     run_dir,
 )
+from rlscale.spec import RunSpec, StudySpec
 from rlscale.store import STEPS_FILE, write_json_file
-from rlscale.study import RunSpec, StudySpec
 
 JOB_FILE = "ray_job.json"
 POLL_S = 1.0
@@ -87,7 +88,7 @@ class VerlEngine:
     def launches(self, spec: StudySpec, root: Path) -> list[Launch]:
         rows = []
         for run, files in write_run_inputs(spec, root):
-            settings = spec.verl.for_model(run.model)
+            settings = settings_for(spec, run)
             argv = command(run, settings, files)
             env = run_env(settings, str(files.logs / "<attempt>.jsonl"))
             rows.append(Launch(run, files.folder, argv, env, printed_command(spec, run, files)))
@@ -103,7 +104,8 @@ def prepare_run(spec: StudySpec, run: RunSpec, folder: Path) -> RunFiles:
     prepare_folder(run, folder)
     files = write_run_data(run, folder)
     write_json_file(
-        folder / "command.json", {"argv": command(run, spec.verl.for_model(run.model), files)}
+        folder / "command.json",
+        {"argv": command(run, settings_for(spec, run), files)},
     )
     return files
 
@@ -157,10 +159,12 @@ def run_local(
         folder = run_dir(root, run)
         files = prepare_run(spec, run, folder)
         files.logs.mkdir(exist_ok=True)
-        env = run_env(spec.verl.for_model(run.model), attempt_log(files))
+        env = run_env(settings_for(spec, run), attempt_log(files))
         started = time.perf_counter()
         proc = spawn(
-            command(run, spec.verl.for_model(run.model), files), folder, dict(os.environ) | env
+            command(run, settings_for(spec, run), files),
+            folder,
+            dict(os.environ) | env,
         )
         if on_change is not None:
             on_change(run.name, "partial")
@@ -245,11 +249,11 @@ def _running_job(client: Any, folder: Path) -> str | None:
 def _submit(client: Any, spec: StudySpec, run: RunSpec, folder: Path) -> str:
     files = prepare_run(spec, run, folder)
     files.logs.mkdir(exist_ok=True)
-    argv = command(run, spec.verl.for_model(run.model), files)
+    argv = command(run, settings_for(spec, run), files)
     job = client.submit_job(
         entrypoint=shlex.join(argv),
         submission_id=f"{run.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}",
-        runtime_env={"env_vars": run_env(spec.verl.for_model(run.model), attempt_log(files))},
+        runtime_env={"env_vars": run_env(settings_for(spec, run), attempt_log(files))},
         metadata={"rlscale_study": spec.name, "rlscale_run": run.name},
     )
     write_json_file(folder / JOB_FILE, {"submission_id": job, "argv": argv})
@@ -267,7 +271,7 @@ def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
         files = prepare_run(spec, run, folder)
         files.logs.mkdir(exist_ok=True)
         path = directory / f"{run.name}.sbatch"
-        path.write_text(sbatch_script(run, spec.verl.for_model(run.model), files))
+        path.write_text(sbatch_script(run, settings_for(spec, run), files))
         path.chmod(0o755)
         scripts.append(path)
     return scripts
@@ -276,11 +280,11 @@ def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
 def printed_command(spec: StudySpec, run: RunSpec, files: RunFiles) -> str:
     """The run's command as one shell line (the log file named at launch time)."""
     log = shlex.quote(str(files.logs)) + '/"$(date -u +%Y%m%dT%H%M%S).jsonl"'
-    env = run_env(spec.verl.for_model(run.model), "")
+    env = run_env(settings_for(spec, run), "")
     del env["VERL_FILE_LOGGER_PATH"]  # named when the line runs: $(date) must expand there
     prefix = " ".join([f"VERL_FILE_LOGGER_PATH={log}", *map(shell_assignment, env, env.values())])
     return f"mkdir -p {shlex.quote(str(files.logs))} && {prefix} " + shlex.join(
-        command(run, spec.verl.for_model(run.model), files)
+        command(run, settings_for(spec, run), files)
     )
 
 

@@ -303,7 +303,7 @@ def build_rung(rung: Rung, cfg: BuildConfig, progress: Progress | None = None) -
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from rlscale.models.load import count_params
+    from rlscale.models.params import count_params
     from rlscale.models.tokenizer import char_tokenizer
 
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Load any causal LM (a local Hugging Face directory or a built ladder rung); count parameters."""
+"""Load any causal LM (a local Hugging Face directory or a built ladder rung)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rlscale.errors import InputError
-
-
-def count_params(model: Any) -> tuple[int, int]:
-    """(N non-embedding, N_total): tied weights counted once; embeddings and an untied output
-    projection are the embedding part (Kaplan et al.'s N excludes them)."""
-    unique = {id(p): p for p in model.parameters()}
-    total = sum(p.numel() for p in unique.values())
-    embedding = model.get_input_embeddings().weight
-    output = model.get_output_embeddings()
-    embed = embedding.numel()
-    if output is not None and output.weight is not embedding:
-        embed += output.weight.numel()
-    return total - embed, total
+from rlscale.models.params import count_params as count_params  # re-exported: load, then count
 
 
 def resolve(name_or_path: str) -> Path:

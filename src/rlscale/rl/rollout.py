@@ -8,7 +8,7 @@ recomputes it — so the trainer can use them as π_old without a second forward
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -428,25 +428,3 @@ def right_padded(
 def scatter_logprobs(completions: Sequence[Completion], like: torch.Tensor) -> torch.Tensor:
     """The completions' sampled log-probs placed in `sequence_logprobs`'s (B, W − 1) layout."""
     return _placed(completions, like, [len(c.prompt_ids) - 1 for c in completions])
-
-
-def _torch_sampler(model: Any, tokenizer: Any, batch_size: int) -> Sampler:
-    return TorchSampler(model, tokenizer, batch_size)
-
-
-def _vllm_sampler(model: Any, tokenizer: Any, batch_size: int) -> Sampler:
-    from rlscale.rl.vllm_sampler import VLLMSampler
-
-    return VLLMSampler(model, tokenizer)
-
-
-SAMPLERS: dict[str, Callable[[Any, Any, int], Sampler]] = {
-    "torch": _torch_sampler,
-    "vllm": _vllm_sampler,
-}
-
-
-def make_sampler(name: str, model: Any, tokenizer: Any, batch_size: int = 512) -> Sampler:
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](model, tokenizer, batch_size)

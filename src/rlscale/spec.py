@@ -1,0 +1,95 @@
+"""A study as data: its runs (`RunSpec`, with a stable key) and the study (`StudySpec`), as the
+study file reads them (`rlscale.study`) and the engines and the run store consume them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlscale.rl.config import GRPOConfig
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    study: str
+    model: str
+    seed: int
+    tau: int
+    train: str | None  # None: the micro rung's own task
+    holdout: str | None
+    evals: dict[str, str]
+    grpo: GRPOConfig
+    engine: str = "native"
+
+    @property
+    def key(self) -> str:
+        blob = {
+            "model": self.model,
+            "train": self.train,
+            "holdout": self.holdout,
+            "evals": self.evals,
+            "grpo": self.grpo.to_dict(),
+            "engine": self.engine,
+        }
+        text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        short = Path(self.model).name or self.model
+        return f"{short}-seed{self.seed}-tau{self.tau}-{self.key[:8]}"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    models: tuple[str, ...]
+    grpo: GRPOConfig
+    steps: int
+    compute: float = 0.0  # per-run budget in the paper's C (FLOPs); 0: train `steps` steps
+    seeds: tuple[int, ...] = (0,)
+    taus: tuple[int, ...] = (1,)
+    reuse_model: str | None = None
+    train: str | None = None
+    holdout: str | None = None
+    evals: dict[str, str] = field(default_factory=dict)
+    engine: str = "native"
+    executor: str = "local"
+    device: str = "cpu"
+    threads: int = 1  # torch threads per run: the local executor runs cores // threads at once
+    reuse_steps: int = 0  # steps of the reuse runs when they differ from budget.steps (0: same)
+    engine_settings: Any = None  # the engine's own settings, parsed and checked by the engine
+    sizes: dict[str, float] = field(default_factory=dict)  # N of models not on this disk
+
+    def runs(self) -> list[RunSpec]:
+        """Every model × seed at τ = 1, plus the reuse model at each other τ (and at τ = 1 too
+        when the reuse runs have their own step count), per seed."""
+        out = []
+        for seed in self.seeds:
+            for model in self.models:
+                out.append(self._run(model, seed, 1, self.steps))
+            if self.reuse_model is not None:
+                steps = self.reuse_steps or self.steps
+                taus = [t for t in self.taus if t != 1 or steps != self.steps]
+                out += [self._run(self.reuse_model, seed, tau, steps) for tau in taus]
+        return out
+
+    def _run(self, model: str, seed: int, tau: int, steps: int) -> RunSpec:
+        grpo = self.grpo.replace(seed=seed, tau=tau, steps=steps, max_flops=self.compute)
+        return RunSpec(
+            self.name,
+            model,
+            seed,
+            tau,
+            self.train,
+            self.holdout,
+            dict(self.evals),
+            grpo,
+            self.engine,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
