@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlscale.fit.estimator import n_key
+from rlscale.fit.estimator import Z95, n_key
 
 HOLDS, DEPARTS, UNIDENTIFIED = "holds", "departs", "not identifiable"
 R2_GOOD = 0.9  # a per-size form "follows" a curve from this R² in ln L up
@@ -329,7 +329,7 @@ def ratio_interval(fit: dict[str, Any], ratio: float | None) -> list[float] | No
     var = m[i, i] * scale[i] ** 2 + m[j, j] * scale[j] ** 2 - 2 * m[i, j] * scale[i] * scale[j]
     if not np.isfinite(var) or var < 0:
         return None
-    width = float(np.exp(1.959964 * np.sqrt(var)))
+    width = float(np.exp(Z95 * np.sqrt(var)))
     return [ratio / width, ratio * width]
 
 

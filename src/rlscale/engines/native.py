@@ -1,6 +1,6 @@
-"""The native engine: each run is an `rlscale train` process, run locally (at most cores // threads
-at once: oversubscription was measured to slow a GRPO step 10× on a 2-core machine) or as a Ray
-task reserving `threads` CPUs (and a GPU on `cuda`) on a running cluster."""
+"""The native engine: each run is an `rlscale train` process, run locally (at most
+cores // threads at once: oversubscribed cores slow every run many times over) or as a Ray task
+reserving `threads` CPUs (and a GPU on `cuda`) on a running cluster."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
-"""Reports of fits and studies. `plain` renders tables only (Markdown and self-contained HTML,
-no figures); the figures of the paper arrive with the report issue."""
+"""Reports of fits and studies: tables (plain.py), the paper's figures as inline SVG
+(figures.py) and the pages that hold them (build.py: self-contained HTML, Markdown)."""

@@ -15,10 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlscale.fit.estimator import LawFit
+from rlscale.fit.estimator import Z95, LawFit
 from rlscale.fit.laws import k_of_N
-
-Z95 = 1.959964
 
 
 @dataclass(frozen=True)

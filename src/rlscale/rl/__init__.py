@@ -1,1 +1,2 @@
-"""GRPO: pure loss math (grpo.py); the sampler and the trainer arrive with the GRPO issue."""
+"""GRPO post-training: pure loss math (grpo.py), the settings (config.py), sampling
+(rollout.py, decode.py, samplers.py), evaluation, checkpoints and the trainer."""
