@@ -1,4 +1,4 @@
-"""The GRPO trainer: exact compute columns, the update's direction, data order, and resume after
+"""The GRPO trainer: exact compute columns, data order, and resume after
 SIGKILL with no step lost or logged twice and the same numbers as an uninterrupted run."""
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from rlscale.data import generate, load_problems
 from rlscale.errors import InputError
 from rlscale.models.load import load_model
 from rlscale.rl.config import GRPOConfig
-from rlscale.rl.rollout import Completion, sequence_logprobs
-from rlscale.rl.trainer import GRPOTrainer, RunData, micro_batches, training_sequence
+from rlscale.rl.trainer import GRPOTrainer, RunData, training_sequence
 from rlscale.store import read_records
 from tests.conftest import WarmModel
 
@@ -105,42 +104,6 @@ def test_compute_budget_stops_at_the_step_that_reaches_it(
     assert summary["steps"] == records[-1]["step"]
     again = small_run(warm_model, tmp_path / "run", cfg)  # finished: nothing retrained
     assert [r["step"] for r in again] == [r["step"] for r in records]
-
-
-def test_one_update_moves_probability_from_the_wrong_to_the_right_completion(
-    warm_model: WarmModel, tmp_path: Path
-) -> None:
-    model, tok = load_model(str(warm_model.path))
-    cfg = SMALL.replace(updates_per_batch=1, group_size=2)
-    trainer = GRPOTrainer(cfg, model, tok, _data(warm_model), tmp_path, model_name="w")
-    prompt = [tok.bos_token_id, *tok.encode("Compute 2+3. ")]
-    good, bad = "2+3=5. \\boxed{5}", "2+3=6. \\boxed{6}"
-    batch = [
-        Completion(tuple(prompt), (*tok.encode(text), tok.eos_token_id), (), text, "stop")
-        for text in (good, bad)
-    ]
-    with torch.no_grad():
-        before, mask = sequence_logprobs(model, batch, 1.0, tok.pad_token_id)
-    batch = [  # the sampling log-probs are the current policy's
-        Completion(
-            c.prompt_ids,
-            c.response_ids,
-            tuple(before[i][mask[i] > 0].tolist()),
-            c.text,
-            c.finish_reason,
-        )
-        for i, c in enumerate(batch)
-    ]
-    stats = trainer._update(batch, torch.tensor([1.0, 0.0]), lr=1e-4)
-    with torch.no_grad():
-        after, _ = sequence_logprobs(model, batch, 1.0, tok.pad_token_id)
-    change = ((after - before) * mask).sum(dim=1)
-    assert stats["groups_kept"] == 1 and stats["grad_norm"] > 0
-    assert change[0] - change[1] > 0, change.tolist()  # the rewarded one gains on the other
-
-
-def _data(warm: WarmModel) -> RunData:
-    return RunData(load_problems(warm.train), load_problems(warm.holdout), "t", "h")
 
 
 def test_training_sequence_curriculum_epochs_and_reuse() -> None:
@@ -252,43 +215,3 @@ def test_train_without_data_for_an_outside_model_is_a_clear_error(
     )
     assert result.exit_code == 2
     assert "--train and --holdout are required" in result.output
-
-
-def test_micro_batches_bound_padded_tokens_and_cover_every_row() -> None:
-    lengths = [10, 50, 20, 50, 30, 5, 200]
-    parts = micro_batches(lengths, budget=100)
-    assert sorted(i for part in parts for i in part) == list(range(len(lengths)))
-    assert parts[0] == [6]  # longer than the budget: alone
-    for part in parts[1:]:
-        assert len(part) * max(lengths[i] for i in part) <= 100
-    assert [lengths[p[0]] for p in parts] == sorted((lengths[p[0]] for p in parts), reverse=True)
-
-
-@pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean"])
-def test_gradient_accumulated_over_micro_batches_equals_one_pass(
-    warm_model: WarmModel, tmp_path: Path, aggregation: str
-) -> None:
-    grads = []
-    for budget in (10**6, 64):  # one forward for the batch; many small ones
-        model, tok = load_model(str(warm_model.path))
-        cfg = SMALL.replace(micro_batch_tokens=budget, aggregation=aggregation, kl_coef=0.1)
-        trainer = GRPOTrainer(cfg, model, tok, _data(warm_model), tmp_path / str(budget),
-                              model_name="w")  # fmt: skip
-        problems = load_problems(warm_model.train)[:4]
-        from rlscale.rl.evaluate import encode_prompt
-        from rlscale.rl.rollout import SamplingParams
-
-        prompts = [encode_prompt(tok, p.prompt) for p in problems]
-        batch = trainer.sampler.sample(prompts, SamplingParams(n=4, max_new_tokens=20), seed=3)
-        adv = torch.linspace(-1.5, 1.5, len(batch))
-        parts = trainer._micro_batches(batch)  # whole groups: their prompt is scored once
-        assert sorted(i for p in parts for i in p) == list(range(len(batch)))
-        assert all(set(p) == {g + j for g in p[::4] for j in range(4)} for p in parts)
-        assert len(parts) == (1 if budget > 64 else 4)
-        pg, kl, _, _ = trainer._optimizer_step(batch, adv, {}, (0,))
-        grads.append(([p.grad.clone() for p in model.parameters()], pg, kl))
-    (one, pg1, kl1), (many, pg2, kl2) = grads
-    assert pg1 == pytest.approx(pg2, rel=1e-4, abs=1e-6) and kl1 == pytest.approx(
-        kl2, rel=1e-4, abs=1e-9
-    )
-    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(one, many, strict=True))
