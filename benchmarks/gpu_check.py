@@ -25,7 +25,9 @@ from rlscale.models.load import count_params, load_model
 from rlscale.models.tokenizer import char_tokenizer
 from rlscale.rl.config import GRPOConfig
 from rlscale.rl.evaluate import encode_prompt
-from rlscale.rl.rollout import SamplingParams, TorchSampler, scatter_logprobs, sequence_logprobs
+from rlscale.rl.rollout import TorchSampler
+from rlscale.rl.sampling import SamplingParams
+from rlscale.rl.scoring import scatter_logprobs, sequence_logprobs
 from rlscale.rl.trainer import GRPOTrainer, RunData
 
 

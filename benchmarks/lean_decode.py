@@ -15,7 +15,8 @@ import statistics
 import time
 
 from micro_batch import GROUP, MAX_NEW, PARAMS, PROMPTS, set_up
-from rlscale.rl.rollout import Completion, TorchSampler
+from rlscale.rl.rollout import TorchSampler
+from rlscale.rl.sampling import Completion
 
 
 def agreement(lean: list[Completion], plain: list[Completion]) -> tuple[int, float]:

@@ -11,7 +11,7 @@ import torch
 from rlscale.data import generate
 from rlscale.models.load import load_model
 from rlscale.rl.evaluate import encode_prompt
-from rlscale.rl.rollout import SamplingParams
+from rlscale.rl.sampling import SamplingParams
 
 PROMPTS, GROUP, MAX_NEW = 16, 8, 32
 PARAMS = SamplingParams(GROUP, 1.0, 1.0, MAX_NEW)  # temperature 1, no top-p

@@ -19,12 +19,9 @@ from collections.abc import Callable
 import torch
 
 from micro_batch import GROUP, PARAMS, set_up
-from rlscale.rl.rollout import (
-    Completion,
-    TorchSampler,
-    grouped_logprobs_entropy,
-    sequence_logprobs,
-)
+from rlscale.rl.rollout import TorchSampler
+from rlscale.rl.sampling import Completion
+from rlscale.rl.scoring import grouped_logprobs_entropy, sequence_logprobs
 
 ROWS = 64  # a micro-batch
 

@@ -18,7 +18,8 @@ import torch
 
 import rlscale.rl.rollout as rollout
 from micro_batch import PARAMS, set_up
-from rlscale.rl.rollout import SamplingParams, TorchSampler, top_p_filter
+from rlscale.rl.rollout import TorchSampler, top_p_filter
+from rlscale.rl.sampling import SamplingParams
 
 Choice = tuple[torch.Tensor, torch.Tensor]
 Choose = Callable[[torch.Tensor, SamplingParams, torch.Generator], Choice]

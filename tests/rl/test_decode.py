@@ -18,15 +18,11 @@ from transformers import (
 
 from rlscale.models.tokenizer import char_tokenizer
 from rlscale.rl import decode
+from rlscale.rl.batching import cache_kwarg, left_pad
 from rlscale.rl.decode import LlamaDecoder, lean_supported
-from rlscale.rl.rollout import (
-    SamplingParams,
-    TorchSampler,
-    _cache_kwarg,
-    left_pad,
-    scatter_logprobs,
-    sequence_logprobs,
-)
+from rlscale.rl.rollout import TorchSampler
+from rlscale.rl.sampling import SamplingParams
+from rlscale.rl.scoring import scatter_logprobs, sequence_logprobs
 
 VOCAB = 50
 
@@ -78,7 +74,7 @@ def reference_logits(model: Any, steps: int) -> tuple[torch.Tensor, torch.Tensor
     positions = (mask.cumsum(1) - 1).clamp(min=0)
     cache = DynamicCache()
     logits = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, **{_cache_kwarg(model): cache}
+        input_ids=ids, attention_mask=mask, position_ids=positions, **{cache_kwarg(model): cache}
     ).logits[:, -1]
     position, tokens, out = mask.sum(1, keepdim=True) - 1, [], []
     for _ in range(steps):
@@ -88,7 +84,7 @@ def reference_logits(model: Any, steps: int) -> tuple[torch.Tensor, torch.Tensor
             input_ids=token,
             attention_mask=mask,
             position_ids=position,
-            **{_cache_kwarg(model): cache},
+            **{cache_kwarg(model): cache},
         ).logits[:, -1]
         tokens.append(token.squeeze(-1))
         out.append(logits)
@@ -116,7 +112,7 @@ def test_lean_steps_give_transformers_logits(
         input_ids=ids,
         attention_mask=mask,
         position_ids=(mask.cumsum(1) - 1).clamp(min=0),
-        **{_cache_kwarg(model): cache},
+        **{cache_kwarg(model): cache},
     )
     decoder = LlamaDecoder(model, cache, mask, repeats=2, max_length=ids.shape[1] + steps)
     rows = torch.arange(len(PROMPTS)).repeat_interleave(2)  # each prompt's two rollouts

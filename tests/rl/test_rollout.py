@@ -7,16 +7,14 @@ from typing import Any
 import pytest
 import torch
 
-from rlscale.rl.rollout import (
-    SamplingParams,
-    TorchSampler,
+from rlscale.rl.rollout import TorchSampler, gumbel_max, top_p_filter
+from rlscale.rl.sampling import SamplingParams
+from rlscale.rl.scoring import (
     grouped_logprobs_entropy,
-    gumbel_max,
     response_logprobs,
     right_padded,
     scatter_logprobs,
     sequence_logprobs,
-    top_p_filter,
 )
 
 PROMPTS = ["Compute 1+2.", "Compute 12-7+30.", "Compute 3.", "Compute 25+25-10+4."]
@@ -122,7 +120,7 @@ def test_gumbel_max_draws_follow_the_distribution_and_never_a_masked_token() -> 
 
 
 def test_right_padded_marks_response_targets() -> None:
-    from rlscale.rl.rollout import Completion
+    from rlscale.rl.sampling import Completion
 
     c = [
         Completion((1, 5, 6), (7, 2), (-0.1, -0.2), "x", "stop"),

@@ -13,7 +13,9 @@ from rlscale.data import load_problems
 from rlscale.models.load import load_model
 from rlscale.rl.config import GRPOConfig
 from rlscale.rl.evaluate import encode_prompt
-from rlscale.rl.rollout import Completion, SamplingParams, TorchSampler, sequence_logprobs
+from rlscale.rl.rollout import TorchSampler
+from rlscale.rl.sampling import Completion, SamplingParams
+from rlscale.rl.scoring import sequence_logprobs
 from rlscale.rl.update import PolicyUpdate, micro_batches
 from tests.conftest import WarmModel
 from tests.rl.test_trainer import SMALL

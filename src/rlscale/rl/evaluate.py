@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlscale.data import Problem
-from rlscale.rl.rollout import Sampler, SamplingParams
+from rlscale.rl.sampling import Sampler, SamplingParams
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Rollouts: the `Sampler` protocol and a KV-cached, batched torch sampler for any HF causal LM.
+"""Rollouts: a KV-cached, batched torch sampler for any HF causal LM (a `rl.sampling.Sampler`).
 
 A sampler takes prompts as token ids (the trainer owns tokenization and chat templates) and returns,
 for every prompt, `n` completions (prompt-major) with the log-probability of each sampled token
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import torch
 
+from rlscale.rl.batching import attention, cache_kwarg, left_pad, model_device
 from rlscale.rl.decode import (
     Decoding,
     LlamaDecoder,
@@ -22,41 +22,9 @@ from rlscale.rl.decode import (
     cached_forward,
     lean_supported,
 )
+from rlscale.rl.sampling import Completion, FinishReason, SamplingParams
 
-FinishReason = Literal["stop", "length"]
 STOP_WINDOW = 16  # extra tokens decoded around a stop string (a multi-token boundary)
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """`temperature` 0 means greedy (log-probs then at temperature 1)."""
-
-    n: int = 1
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 64
-    stop: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.n < 1 or self.max_new_tokens < 1:
-            raise ValueError("n and max_new_tokens must be >= 1")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
-
-
-@dataclass(frozen=True)
-class Completion:
-    prompt_ids: tuple[int, ...]
-    response_ids: tuple[int, ...]  # up to and including the end token or stop string
-    logprobs: tuple[float, ...]  # one per response token
-    text: str  # the decoded response, special tokens removed
-    finish_reason: FinishReason
-
-
-class Sampler(Protocol):
-    def sample(
-        self, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int
-    ) -> list[Completion]: ...
 
 
 def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -93,18 +61,6 @@ def gumbel_max(logp: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return (logp - torch.log(-torch.log(uniform))).argmax(dim=-1)
 
 
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids (B, W), attention mask (B, W)) with each row right-aligned."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-            mask[i, width - len(row) :] = 1
-    return ids, mask
-
-
 class TorchSampler:
     """Batched decoding with a KV cache on the model's own weights (no copy, no weight sync).
 
@@ -131,13 +87,13 @@ class TorchSampler:
         self.batch_size = batch_size
         self.eos_ids = _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self._cache_kwarg = _cache_kwarg(model)
+        self._cache_kwarg = cache_kwarg(model)
 
     def sample(
         self, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int
     ) -> list[Completion]:
         rows = [tuple(p) for p in prompts]
-        generator = torch.Generator(device=_device(self.model)).manual_seed(seed)
+        generator = torch.Generator(device=model_device(self.model)).manual_seed(seed)
         per_call = max(1, self.batch_size // params.n)  # prompts a batch: batch_size rollouts
         out: list[Completion] = []
         with _sampling_mode(self.model, self.attention):
@@ -151,7 +107,7 @@ class TorchSampler:
         """Each prompt is prefilled once; its cache is then repeated for its n rollouts."""
         from transformers import DynamicCache
 
-        device, n = _device(self.model), params.n
+        device, n = model_device(self.model), params.n
         ids, mask = (t.to(device) for t in left_pad(prompts, self.pad_id))
         rows = [p for p in prompts for _ in range(n)]
         state = _DecodeState(len(rows), params.max_new_tokens, self.pad_id, device)
@@ -249,182 +205,13 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     return frozenset(int(i) for i in ids if i is not None)
 
 
-def _cache_kwarg(model: Any) -> str:
-    """transformers 5.x renamed `past_key_values` to `cache`."""
-    import inspect
-
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _device(model: Any) -> torch.device:
-    device: torch.device = next(model.parameters()).device
-    return device
-
-
 @contextmanager
-def _sampling_mode(model: Any, attention: str) -> Iterator[None]:
+def _sampling_mode(model: Any, implementation: str) -> Iterator[None]:
     """eval(), no grad and the given attention for the duration; the previous state after."""
     was_training = model.training
     model.eval()
     try:
-        with _attention(model, attention), torch.no_grad():
+        with attention(model, implementation), torch.no_grad():
             yield
     finally:
         model.train(was_training)
-
-
-def sequence_logprobs(
-    model: Any, completions: Sequence[Completion], temperature: float = 1.0, pad_id: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Teacher-forced log-probs of each completion's response tokens.
-
-    Rows are prompt + response, right-padded, so causal attention needs no mask (SDPA's fused
-    causal path); returns (logp (B, W − 1), response mask (B, W − 1)) aligned with the targets
-    ids[:, 1:]. Gradients flow when called outside no_grad.
-    """
-    logp, mask, _ = sequence_logprobs_entropy(model, completions, temperature, pad_id, False)
-    return logp, mask
-
-
-def sequence_logprobs_entropy(
-    model: Any,
-    completions: Sequence[Completion],
-    temperature: float = 1.0,
-    pad_id: int = 0,
-    entropy: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """As `sequence_logprobs`, plus the policy's entropy at each position (B, W − 1), detached
-    (a diagnostic: its fall is the policy sharpening)."""
-    ids, mask = right_padded(completions, pad_id, _device(model))
-    logits = model(input_ids=ids).logits[:, :-1, :].float()
-    return _token_logprobs(logits, ids[:, 1:], mask, temperature, entropy)
-
-
-def grouped_logprobs_entropy(
-    model: Any,
-    completions: Sequence[Completion],
-    group_size: int,
-    temperature: float = 1.0,
-    pad_id: int = 0,
-    entropy: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """As `sequence_logprobs_entropy` for rows in consecutive groups of `group_size` that share
-    their prompt (GRPO's rollouts): each prompt runs once and its keys and values serve all the
-    group's responses, so (G − 1)/G of the prompt tokens are not computed again — the same
-    log-probs, and gradients reach the prompt positions once, summed over the group. Layout
-    (B, R), R the longest response: logp[b, j] of response token j, mask marking real tokens.
-    Attention is eager here: prompts are left-padded, responses right-padded."""
-    rows = len(completions)
-    if rows % group_size:
-        raise ValueError(f"{rows} rows are not whole groups of {group_size}")
-    prompts = [completions[i].prompt_ids for i in range(0, rows, group_size)]
-    if any(c.prompt_ids != prompts[i // group_size] for i, c in enumerate(completions)):
-        raise ValueError("every row of a group must have the group's prompt")
-    device = _device(model)
-    ids, prompt_mask = (t.to(device) for t in left_pad(prompts, pad_id))
-    responses, mask = right_padded_responses(completions, pad_id, device)
-    prompt_mask = prompt_mask.repeat_interleave(group_size, dim=0)
-    lengths = prompt_mask.sum(dim=1, keepdim=True)
-    positions = lengths + torch.arange(responses.shape[1], device=device)
-    from transformers import DynamicCache
-
-    with _attention(model, "eager"):
-        cache = DynamicCache()
-        kwarg = {_cache_kwarg(model): cache}
-        first = model(
-            input_ids=ids,
-            attention_mask=prompt_mask[::group_size],
-            position_ids=(prompt_mask[::group_size].cumsum(dim=1) - 1).clamp(min=0),
-            use_cache=True,
-            **kwarg,
-        ).logits[:, -1:, :]
-        logits = first.repeat_interleave(group_size, dim=0)
-        if responses.shape[1] > 1:  # the tokens after the first, predicted from the cache on
-            cache.batch_repeat_interleave(group_size)
-            rest = model(
-                input_ids=responses[:, :-1],
-                attention_mask=torch.cat([prompt_mask, torch.ones_like(responses[:, :-1])], 1),
-                position_ids=positions[:, :-1],
-                use_cache=True,
-                **kwarg,
-            ).logits
-            logits = torch.cat([logits, rest], dim=1)
-    logits = logits.float()
-    return _token_logprobs(logits, responses, mask, temperature, entropy)
-
-
-def _token_logprobs(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    mask: torch.Tensor,
-    temperature: float,
-    entropy: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    if temperature not in (0.0, 1.0):
-        logits = logits / temperature
-    log_probs = torch.log_softmax(logits, dim=-1)
-    logp = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    if not entropy:
-        return logp, mask, None
-    with torch.no_grad():
-        ent = -(log_probs.exp() * log_probs).sum(dim=-1)
-    return logp, mask, ent
-
-
-def right_padded_responses(
-    completions: Sequence[Completion], pad_id: int, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(response ids (B, R), mask (B, R)), right-padded."""
-    width = max(1, max(len(c.response_ids) for c in completions))
-    ids = torch.full((len(completions), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(completions), width), dtype=torch.float32)
-    for b, c in enumerate(completions):
-        ids[b, : len(c.response_ids)] = torch.tensor(c.response_ids, dtype=torch.long)
-        mask[b, : len(c.response_ids)] = 1.0
-    return ids.to(device), mask.to(device)
-
-
-def response_logprobs(completions: Sequence[Completion], like: torch.Tensor) -> torch.Tensor:
-    """The completions' sampled log-probs in `grouped_logprobs_entropy`'s (B, R) layout."""
-    return _placed(completions, like, [0] * len(completions))
-
-
-def _placed(
-    completions: Sequence[Completion], like: torch.Tensor, starts: list[int]
-) -> torch.Tensor:
-    out = torch.zeros_like(like)
-    for b, (c, start) in enumerate(zip(completions, starts, strict=True)):
-        out[b, start : start + len(c.logprobs)] = torch.tensor(c.logprobs, dtype=out.dtype)
-    return out
-
-
-@contextmanager
-def _attention(model: Any, name: str) -> Iterator[None]:
-    """The given attention implementation for the duration; the previous one after."""
-    before = model.config._attn_implementation
-    model.config._attn_implementation = name
-    try:
-        yield
-    finally:
-        model.config._attn_implementation = before
-
-
-def right_padded(
-    completions: Sequence[Completion], pad_id: int, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids (B, W), response-target mask (B, W − 1)): mask[b, t] marks ids[b, t + 1] as a
-    response token."""
-    width = max(len(c.prompt_ids) + len(c.response_ids) for c in completions)
-    ids = torch.full((len(completions), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(completions), width - 1), dtype=torch.float32)
-    for b, c in enumerate(completions):
-        row = c.prompt_ids + c.response_ids
-        ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[b, len(c.prompt_ids) - 1 : len(row) - 1] = 1.0
-    return ids.to(device), mask.to(device)
-
-
-def scatter_logprobs(completions: Sequence[Completion], like: torch.Tensor) -> torch.Tensor:
-    """The completions' sampled log-probs placed in `sequence_logprobs`'s (B, W − 1) layout."""
-    return _placed(completions, like, [len(c.prompt_ids) - 1 for c in completions])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rlscale.rl.rollout import Sampler, TorchSampler
+from rlscale.rl.rollout import TorchSampler
+from rlscale.rl.sampling import Sampler
 
 
 def _torch_sampler(model: Any, tokenizer: Any, batch_size: int) -> Sampler:

@@ -31,11 +31,8 @@ from rlscale.models.load import count_params
 from rlscale.rl.checkpoint import load_latest, save_checkpoint
 from rlscale.rl.config import GRPOConfig
 from rlscale.rl.evaluate import EvalResult, encode_prompt, evaluate, rewards_for
-from rlscale.rl.rollout import (
-    Sampler,
-    SamplingParams,
-    TorchSampler,
-)
+from rlscale.rl.rollout import TorchSampler
+from rlscale.rl.sampling import Sampler, SamplingParams
 from rlscale.rl.update import PolicyUpdate
 from rlscale.store import (
     STEPS_FILE,

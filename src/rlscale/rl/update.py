@@ -14,8 +14,8 @@ import torch
 from rlscale.errors import RlscaleError
 from rlscale.rl.config import GRPOConfig
 from rlscale.rl.grpo import group_advantages, grpo_loss, informative_groups
-from rlscale.rl.rollout import (
-    Completion,
+from rlscale.rl.sampling import Completion
+from rlscale.rl.scoring import (
     grouped_logprobs_entropy,
     response_logprobs,
     scatter_logprobs,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rlscale.rl.rollout import Completion, FinishReason, SamplingParams
+from rlscale.rl.sampling import Completion, FinishReason, SamplingParams
 
 
 class VLLMSampler:
