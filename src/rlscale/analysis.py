@@ -18,6 +18,7 @@ from rlscale.errors import InputError, RlscaleError
 from rlscale.findings import paper_findings, ratio_interval
 from rlscale.fit.estimator import LawFit, n_key
 from rlscale.fit.validate import MIN_PREFIX_POINTS, forecast_points, prefix_length
+from rlscale.steprecord import FIT_TABLE, to_fit_table
 
 # (law, resource) pairs fitted for every study: the paper's law on compute and on data, its
 # per-size diagnostic, the exponential rival and the Chinchilla-style rival.
@@ -35,9 +36,9 @@ STUDY_FITS: tuple[tuple[str, str], ...] = (
 def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
     """The fit input of the τ = 1 runs: one row per evaluated step after step 0."""
     if records.empty:
-        columns = ["run", "N", "seed", "tau", "step", "C", "D", "L", "L_se", "L_se_sampling"]
-        return pd.DataFrame(columns=columns)
-    rows = records[(records["tau"] == 1) & (records["step"] > 0) & records["eval_L"].notna()]
+        return pd.DataFrame(columns=FIT_TABLE)
+    rows = to_fit_table(records)
+    rows = rows[rows["tau"] == 1]
     out = pd.DataFrame(
         {
             "run": rows["run"],
@@ -45,19 +46,10 @@ def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
             "seed": rows["seed"],
             "tau": rows["tau"],
             "step": rows["step"],
-            "C": rows["flops_paper_cum"].astype(float),
-            "D": rows["prompts_seen"].astype(float),
-            "L": rows["eval_L"].astype(float),
-            "L_se": _column(rows, "eval_L_se"),
-            "L_se_sampling": _column(rows, "eval_L_se_sampling"),
+            **{c: pd.to_numeric(rows[c], errors="coerce").astype(float) for c in FIT_TABLE[5:]},
         }
     )
     return out.sort_values(["N", "run", "step"]).reset_index(drop=True)
-
-
-def _column(rows: pd.DataFrame, name: str) -> pd.Series:
-    values = rows[name] if name in rows else pd.Series(np.nan, index=rows.index)
-    return pd.to_numeric(values, errors="coerce").astype(float)
 
 
 def fit_study(

@@ -16,14 +16,12 @@ from pandas.api.types import is_numeric_dtype
 
 from rlscale.errors import InputError
 from rlscale.fit.laws import Curves
+from rlscale.steprecord import is_step_records, to_fit_table
 from rlscale.units import parse_number
 
 XName = Literal["C", "D", "step"]
 Space = Literal["log", "linear"]
 X_NAMES: tuple[XName, ...] = ("C", "D", "step")
-
-# StepRecord column → long-format column.
-STEP_RECORD_COLUMNS = {"flops_paper_cum": "C", "prompts_seen": "D", "eval_L": "L"}
 
 
 @dataclass(frozen=True)
@@ -110,16 +108,10 @@ def load_fit_data(
 
 
 def _from_step_records(df: pd.DataFrame) -> pd.DataFrame:
-    """Map StepRecord columns to the long format, keeping 1-based source row numbers."""
+    """StepRecords as the fit table (`to_fit_table`), keeping 1-based source row numbers."""
     df = df.copy()
     df["_row"] = np.arange(len(df)) + 1
-    if "eval_L" not in df.columns or "L" in df.columns:
-        return df
-    df = df.rename(columns={k: v for k, v in STEP_RECORD_COLUMNS.items() if v not in df.columns})
-    evaluated = df["L"].notna()
-    if "step" in df.columns:
-        evaluated &= pd.to_numeric(df["step"], errors="coerce") != 0
-    return df[evaluated]
+    return to_fit_table(df) if is_step_records(df) else df
 
 
 def _without_duplicates(

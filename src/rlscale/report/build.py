@@ -27,6 +27,7 @@ from rlscale.report.plain import (
     study_tables,
     to_markdown,
 )
+from rlscale.steprecord import is_step_records
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def from_data(path: Path, fit_paths: list[Path]) -> ReportInput:
     from rlscale.table import read_table
 
     df = read_table(path)
-    records = df if "eval_L" in df.columns else pd.DataFrame()
+    records = df if is_step_records(df) else pd.DataFrame()
     if not records.empty:
         table = analysis.scaling_table(records.assign(tau=records.get("tau", 1)))
     else:
