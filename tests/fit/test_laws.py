@@ -111,3 +111,30 @@ def test_param_spec_validation_says_what_is_wrong() -> None:
     spec = ParamSpec("N0", 1e9, 1e6, 1e12, log_scale=True)
     assert spec.from_internal(spec.to_internal(3e9)) == pytest.approx(3e9)
     assert spec.internal_bounds == pytest.approx((math.log(1e6), math.log(1e12)))
+
+
+def test_powerlaw_floor_closed_form_gradient_matches_differences() -> None:
+    import math
+
+    from rlscale.fit.laws import Curves, get_law
+
+    law = get_law("powerlaw_floor")
+    c = Curves.from_arrays(np.array([1e8, 1e8, 7e9, 7e10]), np.array([1e17, 3e19, 1e20, 5e21]))
+    p = {"E": 0.05, "A": 2e9, "B": 4e18, "alpha": 0.4, "beta": 0.3}
+    gradient = law.ln_L_gradient(p, c)
+    assert gradient is not None
+    for name, log_scale in (
+        ("E", True),
+        ("A", True),
+        ("B", True),
+        ("alpha", False),
+        ("beta", False),
+    ):
+        h = 1e-6
+        up, down = dict(p), dict(p)
+        if log_scale:
+            up[name], down[name] = p[name] * math.exp(h), p[name] * math.exp(-h)
+        else:
+            up[name], down[name] = p[name] + h, p[name] - h
+        numeric = (law.ln_L(up, c) - law.ln_L(down, c)) / (2 * h)
+        np.testing.assert_allclose(gradient[name], numeric, rtol=1e-5, atol=1e-9, err_msg=name)

@@ -140,7 +140,8 @@ class LawFit:
         if (cfg.space, cfg.loss) == (law.warm_space, "l2") or np.any(fd.L <= 0):
             return []
         warm = Objective(law.warm_space, "l2")
-        sol = solve_law(law, fd.curves, warm.target(fd.L), w, warm, fixed, check=False)
+        y = warm.target(fd.L)
+        sol = solve_law(law, fd.curves, y, w, warm, fixed, check=False, starts_only=True)
         return [sol.params] if all(map(math.isfinite, sol.params.values())) else []
 
     def _set_point_estimate(self, law: Law, fd: FitData, problem: Problem, sol: Solution) -> None:

@@ -158,6 +158,11 @@ class Law(ABC):
     def ln_L_unseen(self, p: Mapping[str, float], N: np.ndarray, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"law {self.name!r} does not define L at unseen sizes")
 
+    def ln_L_gradient(self, p: Mapping[str, float], c: Curves) -> dict[str, np.ndarray] | None:
+        """∂ ln L / ∂ each global parameter at the points of `c` — with respect to its log for a
+        log-scale one — where the law gives it in closed form (else None: differences are used)."""
+        return None
+
 
 def _size_bounds(c: Curves) -> tuple[float, float, float]:
     lo, hi = float(c.sizes.min()), float(c.sizes.max())
@@ -420,6 +425,21 @@ class PowerlawFloorLaw(Law):
 
     def per_size(self, p: Mapping[str, float], c: Curves) -> list[dict[str, float]]:
         return [{} for _ in range(c.G)]
+
+    def ln_L_gradient(self, p: Mapping[str, float], c: Curves) -> dict[str, np.ndarray] | None:
+        # ln L = logsumexp(a, b, e): each term's share of L times the term's own derivative
+        log_n, log_x = np.log(c.N), np.log(c.X)
+        a = p["alpha"] * (math.log(p["A"]) - log_n)
+        b = p["beta"] * (math.log(p["B"]) - log_x)
+        ln_L = np.logaddexp(np.logaddexp(a, b), math.log(p["E"]))
+        w_a, w_b, w_e = np.exp(a - ln_L), np.exp(b - ln_L), np.exp(math.log(p["E"]) - ln_L)
+        return {
+            "E": w_e,
+            "A": w_a * p["alpha"],
+            "B": w_b * p["beta"],
+            "alpha": w_a * (math.log(p["A"]) - log_n),
+            "beta": w_b * (math.log(p["B"]) - log_x),
+        }
 
 
 class SigmoidLaw(Law):
