@@ -1,5 +1,10 @@
-"""A study as data: its runs (`RunSpec`, with a stable key) and the study (`StudySpec`), as the
-study file reads them (`rlscale.study`) and the engines and the run store consume them."""
+"""A study as data: its runs (`RunSpec`) and the study (`StudySpec`), as `rlscale.study` reads
+them from a study file and the engines and the run store consume them.
+
+A run's key is a hash of everything that changes its result — model, data sources, every GRPO
+setting (seed, τ and steps included) and the engine — and of nothing else (not the executor, not
+the study's name or file order), so a rerun or an extended study finds its finished runs again.
+"""
 
 from __future__ import annotations
 

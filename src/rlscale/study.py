@@ -1,10 +1,5 @@
-"""`StudySpec` (a YAML study file, validated with errors that name the field path) and its
-expansion into `RunSpec`s with stable keys.
-
-A run's key is a hash of everything that changes its result — model, data sources, every GRPO
-setting (seed, τ and steps included) and the engine — and of nothing else (not the executor, not
-the study's name or file order), so a rerun or an extended study finds its finished runs again.
-"""
+"""Study files and presets, read into a `StudySpec` (`rlscale.spec`) with errors that name the
+field path; each engine's own settings block is parsed and checked by that engine's functions."""
 
 from __future__ import annotations
 
