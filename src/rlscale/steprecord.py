@@ -4,10 +4,14 @@ analysis and the report all read. Field reference: `docs/steprecord.md`."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+import re
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
+
+from rlscale.errors import RlscaleError
 
 
 class StepRecord(TypedDict, total=False):
@@ -53,6 +57,21 @@ class StepRecord(TypedDict, total=False):
     eval_temperature: float
     eval_L_greedy: float | None
     eval_response_len: float
+
+
+COLUMNS = StepRecord.__required_keys__ | StepRecord.__optional_keys__
+PER_EVAL_SET = re.compile(r"eval_L(_se)?@[^@\s]+")  # each extra --eval set's own L and its SE
+
+
+def check_step_record(record: Mapping[str, Any]) -> None:
+    """Refuse a record with a column the StepRecord does not define (every engine's records pass
+    here before they are written, so the format cannot drift apart between engines)."""
+    unknown = [k for k in record if k not in COLUMNS and not PER_EVAL_SET.fullmatch(k)]
+    if unknown:
+        raise RlscaleError(
+            f"step {record.get('step')}: {', '.join(sorted(unknown))} not StepRecord column(s) "
+            "(docs/steprecord.md): add it to rlscale.steprecord.StepRecord and the docs first"
+        )
 
 
 # StepRecord column → fit-table column.

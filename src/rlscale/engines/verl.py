@@ -462,11 +462,14 @@ def collect(run: RunSpec, folder: Path, n: float) -> tuple[list[dict[str, Any]],
 
 def publish(run: RunSpec, folder: Path, n: float) -> bool:
     """Write the run's `steps.jsonl` from its logs, and `summary.json` once it is complete."""
+    from rlscale.steprecord import check_step_record
     from rlscale.store import STEPS_FILE, rewrite_records, run_summary, write_json_file
 
     records, complete = collect(run, folder, n)
     if not records:
         return False
+    for record in records:
+        check_step_record(record)
     rewrite_records(folder / STEPS_FILE, records)
     if complete:
         write_json_file(folder / "summary.json", run_summary(records) | {"engine": "verl"})

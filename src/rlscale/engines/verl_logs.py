@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rlscale.errors import InputError
+from rlscale.steprecord import check_step_record
 
 Steps = dict[int, dict[str, float]]
 TOKENS = "perf/total_num_tokens"
@@ -189,6 +190,7 @@ def to_records(
         }
         record |= {col: metrics[name] for col, name in OPTIONAL.items() if name in metrics}
         record |= {f"eval_L@{s}": 1.0 - metrics[k] for s, k in others.items() if k in metrics}
+        check_step_record(record)
         records.append(record)
     return Ingested(records, _gaps(sorted(steps)), source, duplicates)
 

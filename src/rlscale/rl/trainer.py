@@ -34,6 +34,7 @@ from rlscale.rl.evaluate import EvalResult, encode_prompt, evaluate, rewards_for
 from rlscale.rl.rollout import TorchSampler
 from rlscale.rl.sampling import Sampler, SamplingParams
 from rlscale.rl.update import PolicyUpdate
+from rlscale.steprecord import check_step_record
 from rlscale.store import (
     STEPS_FILE,
     append_record,
@@ -222,6 +223,7 @@ class GRPOTrainer:
         write_json_file(self.out / "summary.json", run_summary(records))
 
     def _log(self, record: dict[str, Any]) -> dict[str, Any]:
+        check_step_record(record)
         append_record(self.steps_path, record)
         if self.on_step is not None:
             self.on_step(record)

@@ -138,8 +138,8 @@ class PolicyUpdate:
 
     @property
     def _shared_prompts(self) -> bool:
-        """Score each group's prompt once for its G responses (the same log-probs, measured
-        to cut the training pass by a third on the micro ladder); rows are then whole groups.
+        """Score each group's prompt once for its G responses (the same log-probs, less work:
+        benchmarks/shared_prompt_pass.py); rows are then whole groups.
         CPU only: the shared pass uses eager attention, whose (T × T) scores would replace
         SDPA's fused kernels on a GPU with long responses — not measured there yet."""
         return self.cfg.group_size > 1 and next(self.model.parameters()).device.type == "cpu"
