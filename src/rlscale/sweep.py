@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rlscale.engines.base import Execution
 from rlscale.engines.registry import get_engine
 from rlscale.runstore import OnChange, OnTick, Outcome, reuse_runs, run_dir, run_rows, run_state
 from rlscale.spec import StudySpec
@@ -30,9 +31,7 @@ def execute(
     """Run the study's unfinished runs on its engine and the named executor."""
     engine = get_engine(spec.engine)
     engine.check(spec)
-    return engine.execute(
-        spec, root, executor, jobs=jobs, address=address, on_change=on_change, on_tick=on_tick
-    )
+    return engine.execute(spec, root, Execution(executor, jobs, address, on_change, on_tick))
 
 
 def sync_engine_logs(spec: StudySpec, root: Path) -> None:

@@ -12,6 +12,18 @@ from rlscale.runstore import OnChange, OnTick, Outcome
 from rlscale.spec import RunSpec, StudySpec
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where a study's runs execute (the executor, its Ray address, how many at once) and whom
+    to tell as they go."""
+
+    executor: str = "local"
+    jobs: int | None = None
+    address: str | None = None
+    on_change: OnChange | None = None
+    on_tick: OnTick | None = None
+
+
 class Engine(Protocol):
     """Trains a study's runs into the run store; whatever it runs, each run ends as StepRecords
     in `runs/<run>/steps.jsonl` and a `summary.json` when complete."""
@@ -24,18 +36,8 @@ class Engine(Protocol):
     def prepare(self, spec: StudySpec, run: RunSpec, folder: Path) -> None:
         """Write what the run needs into its folder before it starts."""
 
-    def execute(
-        self,
-        spec: StudySpec,
-        root: Path,
-        executor: str,
-        *,
-        jobs: int | None = None,
-        address: str | None = None,
-        on_change: OnChange | None = None,
-        on_tick: OnTick | None = None,
-    ) -> list[Outcome]:
-        """Run every unfinished run on the named executor; one Outcome per run, study order."""
+    def execute(self, spec: StudySpec, root: Path, how: Execution) -> list[Outcome]:
+        """Run every unfinished run as `how` says; one Outcome per run, in study order."""
         ...
 
     def sync(self, spec: StudySpec, root: Path) -> None:
@@ -68,17 +70,16 @@ class LaunchedByHand(Protocol):
 
 
 def by_executor(
-    executor: str,
-    address: str | None,
+    how: Execution,
     local: Callable[[], list[Outcome]],
     ray: Callable[[str], list[Outcome]],
     needs_address: str,
 ) -> list[Outcome]:
-    """An engine's runs on the named executor; Ray only at an address the user gave."""
-    if executor == "local":
+    """An engine's runs on the executor `how` names; Ray only at an address the user gave."""
+    if how.executor == "local":
         return local()
-    if executor == "ray":
-        if not address:
+    if how.executor == "ray":
+        if not how.address:
             raise InputError(needs_address)
-        return ray(address)
-    raise InputError(f"unknown executor {executor!r}; choose one of: local, ray")
+        return ray(how.address)
+    raise InputError(f"unknown executor {how.executor!r}; choose one of: local, ray")

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from rlscale.engines.base import by_executor
+from rlscale.engines.base import Execution, by_executor
 from rlscale.engines.process import spawn, thread_env
 from rlscale.runstore import (
     OnChange,
@@ -36,22 +36,11 @@ class NativeEngine:
     def prepare(self, spec: StudySpec, run: RunSpec, folder: Path) -> None:
         prepare_folder(run, folder)
 
-    def execute(
-        self,
-        spec: StudySpec,
-        root: Path,
-        executor: str,
-        *,
-        jobs: int | None = None,
-        address: str | None = None,
-        on_change: OnChange | None = None,
-        on_tick: OnTick | None = None,
-    ) -> list[Outcome]:
+    def execute(self, spec: StudySpec, root: Path, how: Execution) -> list[Outcome]:
         return by_executor(
-            executor,
-            address,
-            lambda: run_local(spec, root, jobs, on_change, on_tick),
-            lambda at: run_ray(spec, root, at, on_change, on_tick),
+            how,
+            lambda: run_local(spec, root, how.jobs, how.on_change, how.on_tick),
+            lambda at: run_ray(spec, root, at, how.on_change, how.on_tick),
             "the ray executor needs --address HOST:PORT of a running Ray head (`ray start "
             "--head` prints it); nothing is started for you",
         )

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlscale.engines.base import Launch, by_executor
+from rlscale import runstore
+from rlscale.engines.base import Execution, Launch, by_executor
 from rlscale.engines.process import spawn
 from rlscale.engines.verl import (
     LOG_DIR,
@@ -33,16 +34,6 @@ from rlscale.engines.verl import (
     write_run_data,
 )
 from rlscale.errors import InputError, RlscaleError
-from rlscale.runstore import (
-    OnChange,
-    OnTick,
-    Outcome,
-    in_study_order,
-    pending_runs,
-    prepare_folder,
-    record_outcome,
-    run_dir,
-)
 from rlscale.spec import RunSpec, StudySpec
 from rlscale.store import STEPS_FILE, write_json_file
 
@@ -62,22 +53,11 @@ class VerlEngine:
     def prepare(self, spec: StudySpec, run: RunSpec, folder: Path) -> None:
         prepare_run(spec, run, folder)
 
-    def execute(
-        self,
-        spec: StudySpec,
-        root: Path,
-        executor: str,
-        *,
-        jobs: int | None = None,
-        address: str | None = None,
-        on_change: OnChange | None = None,
-        on_tick: OnTick | None = None,
-    ) -> list[Outcome]:
+    def execute(self, spec: StudySpec, root: Path, how: Execution) -> list[runstore.Outcome]:
         return by_executor(
-            executor,
-            address,
-            lambda: run_local(spec, root, on_change, on_tick),
-            lambda at: run_ray_jobs(spec, root, at, on_change, on_tick),
+            how,
+            lambda: run_local(spec, root, how.on_change, how.on_tick),
+            lambda at: run_ray_jobs(spec, root, at, how.on_change, how.on_tick),
             "engine verl on Ray needs --address http://HOST:8265, the dashboard of a running Ray "
             "cluster (its job submission API); nothing is started for you",
         )
@@ -101,7 +81,7 @@ class VerlEngine:
 def prepare_run(spec: StudySpec, run: RunSpec, folder: Path) -> RunFiles:
     """The run's folder: settings, data files, reward shim and `command.json` (argv)."""
 
-    prepare_folder(run, folder)
+    runstore.prepare_folder(run, folder)
     files = write_run_data(run, folder)
     write_json_file(
         folder / "command.json",
@@ -116,7 +96,7 @@ def sync(spec: StudySpec, root: Path, runs: list[RunSpec] | None = None) -> None
     left for later."""
 
     for run in spec.runs() if runs is None else runs:
-        folder = run_dir(root, run)
+        folder = runstore.run_dir(root, run)
         if _logs_changed(folder):
             try:
                 publish(run, folder, model_size(run.model, spec.sizes))
@@ -131,32 +111,34 @@ def _logs_changed(folder: Path) -> bool:
     return bool(logs) and (not steps.exists() or max(logs) >= steps.stat().st_mtime_ns)
 
 
-def finish(spec: StudySpec, run: RunSpec, folder: Path, code: int, seconds: float) -> Outcome:
+def finish(
+    spec: StudySpec, run: RunSpec, folder: Path, code: int, seconds: float
+) -> runstore.Outcome:
     """The attempt's Outcome after its logs were ingested."""
 
     try:
         complete = publish(run, folder, model_size(run.model, spec.sizes))
     except InputError as exc:
         cause = f"its verl log cannot be read: {exc}"
-        return record_outcome(run, code or 1, seconds, folder, cause)
+        return runstore.record_outcome(run, code or 1, seconds, folder, cause)
     if code == 0 and not complete:
         cause = f"verl exited without logging every step 0..{run.grpo.steps} (see verl-logs/)"
-        return record_outcome(run, 1, seconds, folder, cause)
-    return record_outcome(run, code, seconds, folder)
+        return runstore.record_outcome(run, 1, seconds, folder, cause)
+    return runstore.record_outcome(run, code, seconds, folder)
 
 
 def run_local(
     spec: StudySpec,
     root: Path,
-    on_change: OnChange | None = None,
-    on_tick: OnTick | None = None,
-) -> list[Outcome]:
+    on_change: runstore.OnChange | None = None,
+    on_tick: runstore.OnTick | None = None,
+) -> list[runstore.Outcome]:
     """Each unfinished run as a local verl process, one after another."""
 
-    todo = pending_runs(spec, root)
-    outcomes = [Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
+    todo = runstore.pending_runs(spec, root)
+    outcomes = [runstore.Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
     for run in todo:
-        folder = run_dir(root, run)
+        folder = runstore.run_dir(root, run)
         files = prepare_run(spec, run, folder)
         files.logs.mkdir(exist_ok=True)
         env = run_env(settings_for(spec, run), attempt_log(files))
@@ -174,10 +156,10 @@ def run_local(
         outcomes.append(finish(spec, run, folder, proc.returncode, time.perf_counter() - started))
         if on_change is not None:
             on_change(run.name, outcomes[-1].state)
-    return in_study_order(spec, outcomes)
+    return runstore.in_study_order(spec, outcomes)
 
 
-def _tick(spec: StudySpec, run: RunSpec, folder: Path, on_tick: OnTick | None) -> None:
+def _tick(spec: StudySpec, run: RunSpec, folder: Path, on_tick: runstore.OnTick | None) -> None:
     sync(spec, folder.parent.parent, [run])  # live steps for the bars and status
     if on_tick is not None:
         on_tick()
@@ -187,9 +169,9 @@ def run_ray_jobs(
     spec: StudySpec,
     root: Path,
     address: str,
-    on_change: OnChange | None = None,
-    on_tick: OnTick | None = None,
-) -> list[Outcome]:
+    on_change: runstore.OnChange | None = None,
+    on_tick: runstore.OnTick | None = None,
+) -> list[runstore.Outcome]:
     """Each unfinished run as a Ray job on the cluster whose dashboard is at `address`
     (http://HOST:8265); the run store must be on a filesystem the cluster shares."""
     from ray.job_submission import JobSubmissionClient
@@ -201,11 +183,11 @@ def run_ray_jobs(
             f"cannot reach Ray's job API at {_http(address)} ({exc}); give the dashboard "
             "address of a running cluster (ray start --head prints it, port 8265 by default)"
         ) from None
-    todo = pending_runs(spec, root)
-    outcomes = [Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
+    todo = runstore.pending_runs(spec, root)
+    outcomes = [runstore.Outcome(r.name, "done", 0.0) for r in spec.runs() if r not in todo]
     jobs: dict[str, tuple[RunSpec, Path, float]] = {}
     for run in todo:
-        folder = run_dir(root, run)
+        folder = runstore.run_dir(root, run)
         job = _running_job(client, folder) or _submit(client, spec, run, folder)
         jobs[job] = (run, folder, time.perf_counter())
         if on_change is not None:
@@ -226,7 +208,7 @@ def run_ray_jobs(
                 on_change(run.name, outcomes[-1].state)
         if on_tick is not None:
             on_tick()
-    return in_study_order(spec, outcomes)
+    return runstore.in_study_order(spec, outcomes)
 
 
 def _http(address: str) -> str:
@@ -266,8 +248,8 @@ def emit_sbatch(spec: StudySpec, root: Path, directory: Path) -> list[Path]:
 
     directory.mkdir(parents=True, exist_ok=True)
     scripts = []
-    for run in pending_runs(spec, root):
-        folder = run_dir(root, run)
+    for run in runstore.pending_runs(spec, root):
+        folder = runstore.run_dir(root, run)
         files = prepare_run(spec, run, folder)
         files.logs.mkdir(exist_ok=True)
         path = directory / f"{run.name}.sbatch"
@@ -291,4 +273,4 @@ def printed_command(spec: StudySpec, run: RunSpec, files: RunFiles) -> str:
 def write_run_inputs(spec: StudySpec, root: Path) -> list[tuple[RunSpec, RunFiles]]:
     """Every run's data files, reward shim and command.json in the study folder."""
 
-    return [(run, prepare_run(spec, run, run_dir(root, run))) for run in spec.runs()]
+    return [(run, prepare_run(spec, run, runstore.run_dir(root, run))) for run in spec.runs()]
