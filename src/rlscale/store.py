@@ -100,7 +100,8 @@ def remove_stale_temps(folder: Path) -> None:
     """The temp files of `atomic_write`s a crash interrupted; only the holder of the folder's
     `exclusive` lock may call this (another writer's temp file would be live)."""
     for tmp in folder.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+        if not tmp.is_dir():  # a directory (a model being saved) is its writer's to redo
+            tmp.unlink(missing_ok=True)
 
 
 def _new_file_mode() -> int:

@@ -109,3 +109,19 @@ def test_resume_past_a_damaged_checkpoint_repeats_the_uninterrupted_run(
 
     assert strip(again) == strip(first) == strip(read_records(damaged / "steps.jsonl"))
     assert not list((damaged / "ckpt").glob(".*.tmp"))
+
+
+def test_a_first_checkpoint_cut_short_before_its_entry_means_start_again(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, 2, state(2))
+    for entry in (tmp_path / LATEST, tmp_path / "step-000002.json"):
+        entry.unlink()  # killed after the file, before its entry and the pointer
+    assert load_latest(tmp_path) is None
+
+
+def test_stale_temp_files_go_and_a_temp_directory_is_left_to_its_writer(tmp_path: Path) -> None:
+    from rlscale.store import remove_stale_temps
+
+    (tmp_path / ".steps.jsonl.x1.tmp").write_text("{")
+    (tmp_path / ".final.tmp").mkdir()
+    remove_stale_temps(tmp_path)
+    assert not (tmp_path / ".steps.jsonl.x1.tmp").exists() and (tmp_path / ".final.tmp").is_dir()

@@ -55,10 +55,10 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int = 
 
 def load_latest(folder: Path) -> Resumed | None:
     """The newest checkpoint whose bytes match their checksum, or None when the folder holds no
-    checkpoint at all. Raises InputError naming every file when checkpoints exist but none is
-    good."""
+    complete checkpoint (none, or only a file whose entry was never written). Raises InputError
+    naming every file when checkpoints exist but none is good."""
     entries, problems = _entries(folder)
-    if not entries and not problems and not any(folder.glob("step-*.pt")):
+    if not entries and not problems:  # a .pt without its entry is a write a crash cut short
         return None
     for entry in entries:
         file = folder / str(entry["file"])
