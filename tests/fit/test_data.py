@@ -35,8 +35,8 @@ def with_value(column: str, row: int, value: object) -> pd.DataFrame:
         (with_value("C", 2, "abc"), "train.csv: column 'C' row 3: non-numeric value 'abc'"),
         (with_value("L", 1, math.inf), "train.csv: column 'L' row 2: non-finite value inf"),
         (with_value("N", 4, None), "train.csv: column 'N' row 5: non-finite value None"),
-        (with_value("L", 0, 1.2), "train.csv: column 'L' row 1: value 1.2 — L must be in (0, 1]"),
-        (with_value("L", 5, 0.0), "train.csv: column 'L' row 6: value 0 — L must be in (0, 1]"),
+        (with_value("L", 0, -1.2), "train.csv: column 'L' row 1: value -1.2 — L must be > 0"),
+        (with_value("L", 5, 0.0), "train.csv: column 'L' row 6: value 0 — L must be > 0"),
         (with_value("C", 3, 0.0), "train.csv: column 'C' row 4: value 0 — must be > 0"),
         (with_value("N", 0, -5.0), "train.csv: column 'N' row 1: value -5 — must be > 0"),
     ],
@@ -96,3 +96,15 @@ def test_step_records_are_read_directly() -> None:
     fd_d = load_fit_data(records, "D")
     np.testing.assert_allclose(fd_d.curves.X, [32, 48, 16, 48])
     assert fd_d.d_per_step == 16
+
+
+def test_any_positive_loss_fits_in_log_space_and_a_pass_rate_stays_in_0_1() -> None:
+    """A pretraining-style cross-entropy (nats, above 1) is a loss like any other in log space;
+    `pass1` is a pass rate, so outside [0, 1] it is refused."""
+    cross_entropy = pd.DataFrame(GOOD).assign(L=lambda d: 1.8 + 2 * d["L"])
+    fd = load_fit_data(cross_entropy, "C", source="ce.csv")
+    assert fd.L.max() > 1
+    rates = pd.DataFrame(GOOD).rename(columns={"L": "pass1"}).astype(object)
+    rates.loc[2, "pass1"] = 1.3
+    with pytest.raises(InputError, match=r"row 3: value 1.3 — a pass rate must be in \[0, 1\]"):
+        load_fit_data(rates, "C", source="rates.csv")

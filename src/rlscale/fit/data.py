@@ -87,14 +87,15 @@ def load_fit_data(
     N = _numeric(df, by, source, rows, sizes=True)
     X = _numeric(df, x, source, rows)
     L = _numeric(df, l_col, source, rows)
-    if l_col == "pass1":
+    if l_col == "pass1":  # a pass rate: L = 1 − pass1 is an error rate in [0, 1]
+        _require((L >= 0) & (L <= 1), source, l_col, rows, L, "a pass rate must be in [0, 1]")
         L = 1.0 - L
     _require(N > 0, source, by, rows, N, "must be > 0")
     _require(X > 0, source, x, rows, X, "must be > 0 (drop step-0 rows: there X = 0)")
-    if space == "log":
-        _require((L > 0) & (L <= 1), source, l_col, rows, L, "L must be in (0, 1] for a log fit")
+    if space == "log":  # any positive loss: an error rate, or a cross-entropy in nats
+        _require(L > 0, source, l_col, rows, L, "L must be > 0 for a fit in log space")
     else:
-        _require((L >= 0) & (L <= 1), source, l_col, rows, L, "L must be in [0, 1]")
+        _require(L >= 0, source, l_col, rows, L, "L must be >= 0")
     curve_id, has_runs = _curve_ids(df, N)
     return FitData(
         curves=Curves.from_arrays(N, X),

@@ -195,7 +195,10 @@ class _AmplitudeLaw(Law):
 
 class PaperLaw(_AmplitudeLaw):
     name = "paper"
-    summary = "log L = −k(N)·log X + E(N), k(N) = Kmax/(1 + N0/N), E free per size (log10)"
+    summary = (
+        "log L = −k(N)·log X + E(N), k(N) = Kmax/(1 + N0/N), E free per size (log10); "
+        "L an error rate (1 − pass@1) in the paper, any positive loss here"
+    )
     global_names = ("Kmax", "N0")
     size_names = ("E",)
     report_names = ("k", "E")
@@ -247,7 +250,9 @@ def _amplitudes_to_log10(beta: Mapping[str, float]) -> dict[str, float]:
 
 class PaperESatLaw(Law):
     name = "paper_e_sat"
-    summary = "paper law with E(N) = Emax·N/(N + N1) (log10), so unseen sizes can be forecast"
+    summary = (
+        "paper law with E(N) = Emax·N/(N + N1) (log10), so unseen sizes can be forecast; any L > 0"
+    )
     global_names = ("Kmax", "N0", "Emax", "N1")
     size_names = ()
     report_names = ("k", "E")
@@ -288,7 +293,9 @@ class PaperESatLaw(Law):
 
 class LoglinearLaw(_AmplitudeLaw):
     name = "loglinear"
-    summary = "log L = −k·log X + E with k and E free per size (log10; the paper's diagnostic)"
+    summary = (
+        "log L = −k·log X + E with k and E free per size (log10; the paper's diagnostic); any L > 0"
+    )
     size_names = ("k", "E")
     report_names = ("k", "E")
     separable = True
@@ -333,7 +340,9 @@ class ExpDecayLaw(_AmplitudeLaw):
     """
 
     name = "expdecay"
-    summary = "log L = −b·X + E with b and E free per size (log10; exponential decay in X)"
+    summary = (
+        "log L = −b·X + E with b and E free per size (log10; exponential decay in X); any L > 0"
+    )
     size_names = ("b", "E")
     report_names = ("b", "E")
     separable = True
