@@ -8,13 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlscale.engines.verl import (
-    HOLDOUT_SOURCE,
-    VerlSettings,
-    check_model,
-    parse_settings,
-    unsupported,
-)
+from rlscale.engines.verl import check_study, parse_settings
 from rlscale.errors import InputError
 from rlscale.rl.config import PRESETS as GRPO_PRESETS
 from rlscale.rl.config import GRPOConfig, load_config
@@ -198,7 +192,7 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         engine_settings=ENGINE_SETTINGS[engine](data.get(engine)),
         sizes=_sizes(data.get("sizes")),
     )
-    ENGINE_CHECKS.get(engine, _nothing_to_check)(spec)
+    ENGINE_CHECKS[engine](spec)
     if len({r.key for r in spec.runs()}) != len(spec.runs()):
         raise InputError("seeds and reuse.taus give the same run twice; list each value once")
     return spec
@@ -270,33 +264,6 @@ def _sizes(section: Any) -> dict[str, float]:
     return out
 
 
-def _check_verl(spec: StudySpec) -> None:
-    """What a verl study needs before any file is written: real models, data, sizes, and GRPO
-    settings that verl can run."""
-    if spec.train is None or spec.holdout is None:
-        raise InputError(
-            "engine verl: give the training and held-out data (train: and holdout: in the "
-            "study, or --train and --holdout): verl parquet, JSONL or synth:…"
-        )
-    for model in spec.models:
-        check_model(model)
-        if model not in spec.sizes and not (Path(model) / "config.json").exists():
-            raise InputError(
-                f"sizes: {model} is not a local model directory, so its N cannot be counted; "
-                f"add it, e.g. sizes: {{{model}: 6.53e9}}"
-            )
-    clashes = sorted(set(spec.evals) & {HOLDOUT_SOURCE, "train"})
-    if clashes:
-        raise InputError(f"evals: {', '.join(clashes)} names verl's own data sources; rename it")
-    settings: VerlSettings = spec.engine_settings
-    strangers = sorted(set(settings.per_model) - set(spec.models))
-    if strangers:
-        raise InputError(f"verl.models: {', '.join(strangers)} is not one of the study's models")
-    problems = unsupported(spec.grpo.replace(max_flops=spec.compute))
-    if problems:
-        raise InputError("engine verl: " + "; ".join(problems))
-
-
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
@@ -334,13 +301,12 @@ def _choice(value: Any, where: str, options: tuple[str, ...]) -> str:
     return str(value)
 
 
-def _nothing_to_check(spec: StudySpec) -> None:
-    """The native engine runs whatever the study file could say."""
-
-
 # Each engine's own settings block (the study file's key of the engine's name) and its checks.
 ENGINE_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "native": lambda section: None,
     "verl": parse_settings,
 }
-ENGINE_CHECKS: dict[str, Callable[[StudySpec], None]] = {"verl": _check_verl}
+ENGINE_CHECKS: dict[str, Callable[[StudySpec], None]] = {
+    "native": lambda spec: None,  # runs whatever a study file can say
+    "verl": check_study,
+}

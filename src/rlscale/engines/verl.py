@@ -184,6 +184,33 @@ def unsupported(grpo: GRPOConfig) -> list[str]:
     return problems
 
 
+def check_study(spec: StudySpec) -> None:
+    """What a verl study needs before any file is written: real models, data, sizes, and GRPO
+    settings that verl can run."""
+    if spec.train is None or spec.holdout is None:
+        raise InputError(
+            "engine verl: give the training and held-out data (train: and holdout: in the "
+            "study, or --train and --holdout): verl parquet, JSONL or synth:…"
+        )
+    for model in spec.models:
+        check_model(model)
+        if model not in spec.sizes and not (Path(model) / "config.json").exists():
+            raise InputError(
+                f"sizes: {model} is not a local model directory, so its N cannot be counted; "
+                f"add it, e.g. sizes: {{{model}: 6.53e9}}"
+            )
+    clashes = sorted(set(spec.evals) & {HOLDOUT_SOURCE, "train"})
+    if clashes:
+        raise InputError(f"evals: {', '.join(clashes)} names verl's own data sources; rename it")
+    settings = verl_settings(spec)
+    strangers = sorted(set(settings.per_model) - set(spec.models))
+    if strangers:
+        raise InputError(f"verl.models: {', '.join(strangers)} is not one of the study's models")
+    problems = unsupported(spec.grpo.replace(max_flops=spec.compute))
+    if problems:
+        raise InputError("engine verl: " + "; ".join(problems))
+
+
 def check_model(model: str) -> None:
     from rlscale.models.ladder import RUNGS
 

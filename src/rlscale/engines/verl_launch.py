@@ -24,6 +24,7 @@ from rlscale.engines.verl import (
     LOG_DIR,
     RunFiles,
     attempt_log,
+    check_study,
     command,
     model_size,
     publish,
@@ -48,7 +49,7 @@ class VerlEngine:
     name = "verl"
 
     def check(self, spec: StudySpec) -> None:
-        """The study's verl settings were checked when it was read (`study._check_verl`)."""
+        check_study(spec)
 
     def prepare(self, spec: StudySpec, run: RunSpec, folder: Path) -> None:
         prepare_run(spec, run, folder)

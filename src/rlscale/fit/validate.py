@@ -31,17 +31,22 @@ def prefix_length(points: int, fraction: float) -> int:
 def forecast_points(fit: LawFit, N: np.ndarray, X: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     """A fit's forecasts (95% prediction band) at held-out points against their measured L:
     the points, their absolute errors and the share inside the band."""
+    (L, lo, hi), err, inside = _forecast_errors(fit, N, X, truth)
+    points = {"N": N, "X": X, "truth": truth, "L": L, "lo": lo, "hi": hi}
+    return {k: v.tolist() for k, v in points.items()} | _scores(err, inside)
+
+
+def _forecast_errors(
+    fit: LawFit, N: np.ndarray, X: np.ndarray, truth: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+    """(L, lo, hi) forecast at each point, its absolute error, and whether the truth is inside."""
     pred = fit.predict(N, X)
     L, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("L", "lo", "hi"))
-    err = np.abs(L - truth)
-    inside = (truth >= lo) & (truth <= hi)
+    return (L, lo, hi), np.abs(L - truth), (truth >= lo) & (truth <= hi)
+
+
+def _scores(err: np.ndarray, inside: np.ndarray) -> dict[str, float]:
     return {
-        "N": N.tolist(),
-        "X": X.tolist(),
-        "truth": truth.tolist(),
-        "L": L.tolist(),
-        "lo": lo.tolist(),
-        "hi": hi.tolist(),
         "mae": float(err.mean()),
         "max_error": float(err.max()),
         "coverage95": float(inside.mean()),
@@ -96,22 +101,12 @@ def prefix(data: pd.DataFrame | FitData, config: FitConfig, fraction: float) -> 
 def _forecast(fd: FitData, config: FitConfig, train: np.ndarray) -> dict[str, Any]:
     fit = LawFit(replace(config, bootstrap=0)).fit(fd.subset(train))
     test = ~train
-    points = forecast_points(fit, fd.N[test], fd.curves.X[test], fd.L[test])
-    err = np.abs(np.array(points["L"]) - fd.L[test])
-    inside = (fd.L[test] >= np.array(points["lo"])) & (fd.L[test] <= np.array(points["hi"]))
+    _, err, inside = _forecast_errors(fit, fd.N[test], fd.curves.X[test], fd.L[test])
     per_N = {}
     for N in np.unique(fd.N[test]):
         m = fd.N[test] == N
-        per_N[n_key(N)] = {
-            "mae": float(err[m].mean()),
-            "max_error": float(err[m].max()),
-            "coverage95": float(inside[m].mean()),
-            "n": int(m.sum()),
-        }
-    return {
-        "mae": points["mae"],
-        "max_error": points["max_error"],
-        "coverage95": points["coverage95"],
+        per_N[n_key(N)] = _scores(err[m], inside[m]) | {"n": int(m.sum())}
+    return _scores(err, inside) | {
         "n_train": int(train.sum()),
         "n_test": int(test.sum()),
         "fit_converged": fit.converged_,
