@@ -133,8 +133,8 @@ def study_tables(
                     str(paper["message"] or ""),
                 )
             ],
-            "k(N) = Kmax/(1 + N0/N). With N0 far above every size k(N) ≈ (Kmax/N0)·N: only the "
-            "ratio is identified.",
+            "k(N) = Kmax/(1 + N0/N). Were N0 far above every size, k(N) ≈ (Kmax/N0)·N and only "
+            "the ratio would be identified: hence its column.",
         )
     )
     if summary["equal_compute"]:
