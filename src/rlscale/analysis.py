@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from rlscale.errors import InputError, RlscaleError
 from rlscale.findings import paper_findings, ratio_interval
-from rlscale.fit.estimator import LawFit, n_key
-from rlscale.fit.validate import MIN_PREFIX_POINTS, forecast_points, prefix_length
+from rlscale.fit.estimator import FitConfig, LawFit, n_key
+from rlscale.fit.validate import (
+    BACKTEST_FRACTIONS,
+    MIN_PREFIX_POINTS,
+    backtest,
+    forecast_points,
+    prefix_length,
+)
 from rlscale.steprecord import FIT_TABLE, to_fit_table
 
 # (law, resource) pairs fitted for every study: the paper's law on compute and on data, its
@@ -256,6 +262,18 @@ def holdout_forecast(table: pd.DataFrame, x: str = "C", law: str = "paper_e_sat"
         return {"ok": False, "message": fit.message_, "law": law, "x": x, "held_out": held}
     rows = table[table["N"] == held].sort_values(x)
     return {"ok": True, "law": law, "x": x, "held_out": held} | _points(fit, rows, x)
+
+
+def forecast_backtests(table: pd.DataFrame, x: str = "C") -> list[dict[str, Any]]:
+    """The study's backtests (validate.backtest): the paper law's rolling-origin prefix
+    forecasts, and paper_e_sat's forecasts of each size from the others."""
+    out = []
+    for law, fractions in (("paper", BACKTEST_FRACTIONS), ("paper_e_sat", ())):
+        try:
+            out.append(backtest(table, FitConfig(law=law, x=cast(Any, x)), fractions))
+        except (InputError, RlscaleError, ValueError) as exc:
+            out.append({"law": law, "x": x, "failed": str(exc)})
+    return out
 
 
 def prefix_forecasts(

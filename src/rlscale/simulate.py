@@ -2,7 +2,8 @@
 
 Used for examples and tests, and to check before spending compute whether a planned grid (sizes,
 steps, seeds, noise) can identify a law's parameters: simulate it, fit it, look at the intervals.
-Noise is Gaussian in L: an independent draw per point (`noise`) plus one offset per run
+Noise is Gaussian in L: a draw per point (`noise`; successive points of a run correlated by
+`rho`, an AR(1) process, as evaluations along one trajectory are) plus one offset per run
 (`run_noise`); L is clipped to [1e-4, 1].
 """
 
@@ -34,6 +35,7 @@ class SimulationConfig:
     seeds: int = 1  # runs per size
     noise: float = 0.01
     run_noise: float = 0.0
+    rho: float = 0.0  # AR(1) correlation of successive points' noise within a run
     tokens_per_step: float = 3.1e6  # prompt + response tokens of all rollouts in a step
     prompts_per_step: int = 512
     seed: int = 0
@@ -55,6 +57,8 @@ class SimulationConfig:
             raise InputError("steps and seeds must be >= 1")
         if self.noise < 0 or self.run_noise < 0:
             raise InputError("noise and run_noise must be >= 0")
+        if not -1 < self.rho < 1:
+            raise InputError(f"rho must be in (-1, 1), not {self.rho}")
         if self.tokens_per_step <= 0 or self.prompts_per_step < 1:
             raise InputError("tokens_per_step and prompts_per_step must be positive")
 
@@ -97,7 +101,7 @@ def simulate(cfg: SimulationConfig) -> pd.DataFrame:
             X = {"C": C, "D": D, "step": steps}[cfg.x]
             L_true = np.exp(true_ln_L(cfg, np.full_like(steps, N), X))
             offset = rng.normal(0.0, cfg.run_noise) if cfg.run_noise else 0.0
-            L = L_true + offset + rng.normal(0.0, cfg.noise, steps.size)
+            L = L_true + offset + ar1_noise(rng, cfg.noise, cfg.rho, steps.size)
             frames.append(
                 pd.DataFrame(
                     {
@@ -113,6 +117,16 @@ def simulate(cfg: SimulationConfig) -> pd.DataFrame:
                 )
             )
     return pd.concat(frames, ignore_index=True)
+
+
+def ar1_noise(rng: np.random.Generator, sd: float, rho: float, n: int) -> np.ndarray:
+    """n successive draws of a stationary AR(1) process with marginal SD `sd`."""
+    z = rng.normal(0.0, sd, n)
+    out = np.empty(n)
+    scale = np.sqrt(1.0 - rho * rho)
+    for t in range(n):
+        out[t] = z[t] if t == 0 else rho * out[t - 1] + scale * z[t]
+    return out
 
 
 PAPER_BASE_E = {

@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import minimize
+from typer.testing import CliRunner
 
+from rlscale.cli import app
 from rlscale.errors import InputError
 from rlscale.fit.data import load_fit_data
 from rlscale.fit.estimator import FitConfig, LawFit
@@ -87,9 +90,17 @@ def _chinchilla_like_data() -> pd.DataFrame:
     return df
 
 
-def _reference_huber_optimum(df: pd.DataFrame, delta: float) -> tuple[float, np.ndarray]:
-    """Brute force, written independently: many random L-BFGS-B starts on the LSE objective."""
-    lnN, lnX, y = np.log(df["N"].to_numpy()), np.log(df["C"].to_numpy()), np.log(df["L"].to_numpy())
+# Random-start box of the brute force, over (ln E, ln A, ln B, alpha, beta).
+StartBox = tuple[tuple[float, float], ...]
+CHINCHILLA_BOX: StartBox = ((-4, 0), (5, 25), (25, 45), (0.05, 1.5), (0.05, 1.5))
+
+
+def _reference_huber_optimum(
+    df: pd.DataFrame, delta: float, x: str = "C", box: StartBox = CHINCHILLA_BOX
+) -> tuple[float, np.ndarray]:
+    """Brute force, written independently: many random L-BFGS-B starts on the LSE objective,
+    over (ln E, ln A, ln B, alpha, beta); ln E is not bounded above (a loss in nats has E > 1)."""
+    lnN, lnX, y = np.log(df["N"].to_numpy()), np.log(df[x].to_numpy()), np.log(df["L"].to_numpy())
 
     def objective(q: np.ndarray) -> float:
         e, a, b, alpha, beta = q
@@ -98,22 +109,14 @@ def _reference_huber_optimum(df: pd.DataFrame, delta: float) -> tuple[float, np.
         return float(np.sum(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta))))
 
     rng = np.random.default_rng(0)
+    lo, hi = np.array(box).T
     best_value, best = np.inf, np.zeros(5)
     for _ in range(150):
-        q0 = np.array(
-            [
-                rng.uniform(-4, 0),
-                rng.uniform(5, 25),
-                rng.uniform(25, 45),
-                rng.uniform(0.05, 1.5),
-                rng.uniform(0.05, 1.5),
-            ]
-        )
         res = minimize(
             objective,
-            q0,
+            rng.uniform(lo, hi),
             method="L-BFGS-B",
-            bounds=[(-18, 0), (None, None), (None, None), (0.01, 3), (0.01, 3)],
+            bounds=[(-18, None), (None, None), (None, None), (0.01, 3), (0.01, 3)],
             options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-12},
         )
         if res.fun < best_value:
@@ -121,16 +124,65 @@ def _reference_huber_optimum(df: pd.DataFrame, delta: float) -> tuple[float, np.
     return best_value, best
 
 
-def test_powerlaw_floor_huber_reaches_the_brute_force_optimum() -> None:
-    df = _chinchilla_like_data()
-    fit = LawFit(law="powerlaw_floor", x="C", space="log", loss="huber", delta=1e-3).fit(df)
-    ref_value, ref = _reference_huber_optimum(df, 1e-3)
+def _assert_reaches_reference(
+    fit: LawFit, df: pd.DataFrame, delta: float, x: str = "C", box: StartBox = CHINCHILLA_BOX
+) -> None:
+    """The fit converged, is at least as good as the brute force, and at the same parameters."""
+    ref_value, ref = _reference_huber_optimum(df, delta, x, box)
     assert fit.converged_, fit.message_
     assert fit.objective_ <= ref_value * (1 + 1e-6)
     p = fit.params_
     ours = np.array([np.log(p["E"]), np.log(p["A"]), np.log(p["B"]), p["alpha"], p["beta"]])
     np.testing.assert_allclose(ours[3:], ref[3:], rtol=2e-3)
     np.testing.assert_allclose(ours[:3], ref[:3], atol=2e-2)
+
+
+def test_powerlaw_floor_huber_reaches_the_brute_force_optimum() -> None:
+    df = _chinchilla_like_data()
+    fit = LawFit(law="powerlaw_floor", x="C", space="log", loss="huber", delta=1e-3).fit(df)
+    _assert_reaches_reference(fit, df, 1e-3)
+
+
+CROSS_ENTROPY_TRUTH = {"E": 1.3, "A": 1e6, "B": 4e3, "alpha": 0.3, "beta": 0.35}
+CROSS_ENTROPY_BOX: StartBox = ((-1, 1.5), (5, 25), (0, 20), (0.05, 1.5), (0.05, 1.5))
+
+
+def _cross_entropy_like_data() -> pd.DataFrame:
+    """A pretraining-style loss in nats (1.5 < L < 4, floor E = 1.3 > 1) against data D, drawn
+    from powerlaw_floor's own formula: 5 sizes 1e6…1e8, 30 D per size 1e3…1e6, 0.4% noise and a
+    few low outliers, where Huber matters."""
+    sizes, D = np.geomspace(1e6, 1e8, 5), np.geomspace(1e3, 1e6, 30)
+    N, X = (a.ravel() for a in np.meshgrid(sizes, D, indexing="ij"))
+    ln_L = get_law("powerlaw_floor").ln_L_unseen(CROSS_ENTROPY_TRUTH, N, X)
+    rng = np.random.default_rng(7)
+    L = np.exp(ln_L + rng.normal(0.0, 0.004, N.size))
+    L[[7, 40, 95, 130]] -= 0.15
+    return pd.DataFrame({"N": N, "D": X, "L": L})
+
+
+def test_powerlaw_floor_huber_fits_a_cross_entropy_above_1_to_the_brute_force_optimum() -> None:
+    df = _cross_entropy_like_data()
+    assert df["L"].min() > 1.4 and df["L"].max() < 4.1  # a loss in nats, not an error rate
+    fit = LawFit(law="powerlaw_floor", x="D", loss="huber", delta=1e-3).fit(df)
+    assert fit.message_ == "converged"  # no parameter on a bound (E = 1.3 > 1 is a floor)
+    _assert_reaches_reference(fit, df, 1e-3, "D", CROSS_ENTROPY_BOX)
+    for name, value in CROSS_ENTROPY_TRUTH.items():
+        assert fit.params_[name] == pytest.approx(value, rel=0.1), name
+
+
+def test_cli_fits_a_cross_entropy_above_1_with_powerlaw_floor(tmp_path: Path) -> None:
+    path, out = tmp_path / "ce.csv", tmp_path / "fit.json"
+    df = _cross_entropy_like_data()
+    df.to_csv(path, index=False)
+    args = ["fit", str(path), "--law", "powerlaw_floor", "--x", "D", "--loss", "huber"]
+    result = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "converged" in result.output and "NOT CONVERGED" not in result.output
+    summary = json.loads(out.read_text())
+    assert summary["converged"] is True and summary["message"] == "converged"
+    direct = LawFit(law="powerlaw_floor", x="D", loss="huber").fit(df)
+    for name, value in direct.params_.items():
+        assert summary["params"][name] == pytest.approx(value, rel=1e-6), name
 
 
 def test_check_solution_flags_a_fit_stopped_early(paper_base: pd.DataFrame) -> None:

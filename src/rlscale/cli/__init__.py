@@ -39,6 +39,7 @@ def _root(
 
 def _register() -> None:
     from rlscale.cli import (
+        backtest,
         data,
         fit,
         ingest,
@@ -54,6 +55,7 @@ def _register() -> None:
     )
 
     app.command("fit")(fit.fit_command)
+    app.command("backtest")(backtest.backtest_command)
     app.command("predict")(predict.predict_command)
     app.command("plan")(plan.plan_command)
     app.command("simulate")(simulate.simulate_command)

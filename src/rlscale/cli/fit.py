@@ -23,6 +23,9 @@ def fit_command(
     loss: str = typer.Option("l2", help="l2 or huber."),
     delta: float = typer.Option(1e-3, help="Huber threshold on the residuals."),
     weighting: str = typer.Option("point", help="Equal weight per 'point' or per 'curve'."),
+    noise: str = typer.Option(
+        "correlated", help="Error model of the bands: correlated (runs) or independent."
+    ),
     bootstrap: int = typer.Option(0, help="Bootstrap replicates (0: Jacobian uncertainty)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
     fix: list[str] = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE."),
@@ -40,27 +43,12 @@ def fit_command(
 ) -> None:
     """Fit a scaling law to learning curves (L against C, D or step, per model size N)."""
     from rlscale.fit import validate
-    from rlscale.fit.data import load_fit_data
-    from rlscale.fit.estimator import FitConfig, LawFit
-    from rlscale.table import read_table
+    from rlscale.fit.estimator import LawFit
 
-    fixed = tuple(_parse_fix(item) for item in fix)
-    config = FitConfig(
-        law=law,
-        x=cast(Any, x),
-        by=by,
-        space=cast(Any, space),
-        loss=cast(Any, loss),
-        delta=delta,
-        weighting=cast(Any, weighting),
-        bootstrap=bootstrap,
-        seed=seed,
-        fixed=fixed,
+    config = build_config(
+        law, x, by, space, loss, delta, weighting, noise, fix, bootstrap=bootstrap, seed=seed
     )
-    source = "<stdin>" if data == "-" else data
-    fd = load_fit_data(
-        read_table(data), config.x, by=by, space=config.space, source=source, dedupe=dedupe
-    )
+    fd = read_fit_data(data, config, dedupe)
     fitter = LawFit(config).fit(fd, progress=_progress(bootstrap))
     sizes = parse_numbers(holdout_n, "--holdout-N")
     if sizes or holdout:
@@ -74,6 +62,48 @@ def fit_command(
         render_fit(result)
     if not result["converged"]:
         raise typer.Exit(EXIT_NOT_CONVERGED)
+
+
+def build_config(
+    law: str,
+    x: str,
+    by: str,
+    space: str,
+    loss: str,
+    delta: float,
+    weighting: str,
+    noise: str,
+    fix: list[str],
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> Any:
+    """The FitConfig of a command's options (validated there)."""
+    from rlscale.fit.estimator import FitConfig
+
+    return FitConfig(
+        law=law,
+        x=cast(Any, x),
+        by=by,
+        space=cast(Any, space),
+        loss=cast(Any, loss),
+        delta=delta,
+        weighting=cast(Any, weighting),
+        bootstrap=bootstrap,
+        seed=seed,
+        fixed=tuple(_parse_fix(item) for item in fix),
+        noise=noise,
+    )
+
+
+def read_fit_data(data: str, config: Any, dedupe: bool) -> Any:
+    """The command's DATA argument ('-': stdin) as validated fit input."""
+    from rlscale.fit.data import load_fit_data
+    from rlscale.table import read_table
+
+    source = "<stdin>" if data == "-" else data
+    return load_fit_data(
+        read_table(data), config.x, by=config.by, space=config.space, source=source, dedupe=dedupe
+    )
 
 
 def _parse_fix(item: str) -> tuple[str, float]:
@@ -139,10 +169,17 @@ def render_fit(result: dict[str, Any]) -> None:
         f"RMSE L {result['rmse']:.4g}"
         f"   uncertainty {result['uncertainty']}   {1000 * result['seconds']:.0f} ms"
     )
+    noise = result.get("noise") or {}
+    if noise.get("model") == "correlated":
+        console.print(
+            f"errors: run offset SD {noise['sigma_run']:.3g}, point SD {noise['sigma_point']:.3g}, "
+            f"correlation of successive points {noise['rho']:.2f} (bands and intervals use them)"
+        )
     for v in result["validation"]:
         console.print(
             f"validation {v['kind']}: MAE {v['mae']:.4f}, max error {v['max_error']:.4f}, "
-            f"95% band coverage {v['coverage95']:.0%} over {v['n_test']} points"
+            f"band coverage 50% {v['coverage50']:.0%}, 80% {v['coverage80']:.0%}, "
+            f"95% {v['coverage95']:.0%} over {v['n_test']} points"
         )
 
 

@@ -16,6 +16,7 @@ def simulate_command(
     seeds: int = typer.Option(0, help="Runs per size."),
     noise: float = typer.Option(-1.0, help="Std of L per point."),
     run_noise: float = typer.Option(-1.0, help="Std of a per-run offset of L."),
+    rho: float = typer.Option(0.0, help="AR(1) correlation of successive points of a run."),
     tokens_per_step: str = typer.Option("", help="Prompt+response tokens per step (sets C)."),
     prompts_per_step: int = typer.Option(0, help="Prompts per step (sets D)."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -37,7 +38,7 @@ def simulate_command(
         cfg: SimulationConfig = from_fit(LawFit.from_summary(read_json(fit_json)))
     else:
         cfg = get_preset(preset or "paper-base")
-    changes: dict[str, object] = {"seed": seed}
+    changes: dict[str, object] = {"seed": seed, "rho": rho}
     for name, value, unset in (
         ("steps", steps, 0),
         ("seeds", seeds, 0),

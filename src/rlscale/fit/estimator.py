@@ -20,6 +20,7 @@ from rlscale.errors import InputError
 from rlscale.fit.bootstrap import bootstrap_draws
 from rlscale.fit.data import X_NAMES, FitData, XName, load_fit_data
 from rlscale.fit.laws import LAWS, Curves, Law, Space, get_law, size_param
+from rlscale.fit.noise import NOISE_MODELS, Noise, estimate_noise, quantile
 from rlscale.fit.solver import Loss, Objective, Problem, Solution, solve_law
 
 Weighting = Literal["point", "curve"]
@@ -42,6 +43,7 @@ class FitConfig:
     bootstrap: int = 0
     seed: int = 0
     fixed: tuple[tuple[str, float], ...] = ()
+    noise: str = "correlated"
 
     def __post_init__(self) -> None:
         if self.law not in LAWS:
@@ -50,6 +52,7 @@ class FitConfig:
         _one_of("--space", self.space, ("log", "linear"))
         _one_of("--loss", self.loss, ("l2", "huber"))
         _one_of("--weighting", self.weighting, ("point", "curve"))
+        _one_of("--noise", self.noise, NOISE_MODELS)
         if not (math.isfinite(self.delta) and self.delta > 0):
             raise InputError(f"--delta must be a positive number, not {self.delta}")
         if self.bootstrap < 0:
@@ -90,6 +93,7 @@ class LawFit:
     """Fit a scaling law (`FitConfig.law`) and predict from it."""
 
     bootstrap_: dict[str, Any] | None
+    _cov_parts: tuple[np.ndarray, np.ndarray] | None  # unit covariances (run, point), if Jacobian
 
     def __init__(self, config: FitConfig | None = None, **overrides: Any) -> None:
         self.config = config if config is not None else FitConfig(**overrides)
@@ -169,7 +173,12 @@ class LawFit:
         self.rmse_ = float(np.sqrt(np.mean((np.exp(ln_pred) - fd.L) ** 2)))
         self.n_points_ = fd.n
         self.per_step_ = {"C": {n_key(k): v for k, v in fd.c_per_step.items()}, "D": fd.d_per_step}
-        self._jacobian_cov = _jacobian_covariance(problem, sol.params)
+        noise, parts = _noise_and_covariance(problem, fd, sol.params, self.config.noise)
+        self.noise_, self._cov_parts = noise, parts
+        run_unit, point_unit = parts
+        self._jacobian_cov = (
+            self.noise_.sigma_run**2 * run_unit + self.noise_.sigma_point**2 * point_unit
+        )
         self.bootstrap_ = None
 
     # --- uncertainty -------------------------------------------------------------------------
@@ -198,6 +207,7 @@ class LawFit:
 
     def _set_bootstrap(self, draws: np.ndarray) -> None:
         self.uncertainty_ = "bootstrap"
+        self._cov_parts = None
         used = int(np.sum(np.any(np.isfinite(draws), axis=1)))
         cov = pd.DataFrame(draws).cov(min_periods=max(10, used // 10)).to_numpy()
         self.cov_ = np.where(np.isfinite(cov), cov, self._jacobian_cov)
@@ -256,9 +266,25 @@ class LawFit:
         N: Sequence[float] | np.ndarray | float,
         X: Sequence[float] | np.ndarray | float,
         interval: Interval = "prediction",
+        level: float = 0.95,
     ) -> pd.DataFrame:
-        """L at (N, X) with a 95% band: `prediction` adds the residual scatter of single points,
-        `confidence` is the band of the fitted curve alone."""
+        """L at (N, X) with a `level` band: `prediction` adds a new point's own noise (its run's
+        offset and its scatter), `confidence` is the band of the fitted curve alone."""
+        if not 0 < level < 1:
+            raise InputError(f"a band's level must be in (0, 1), not {level}")
+        N_arr, X_arr, center, sd, df = self.forecast(N, X, interval)
+        lo, hi = band(center, sd, df, level, self.config.space)
+        L = np.exp(center) if self.config.space == "log" else center
+        return pd.DataFrame({"N": N_arr, "X": X_arr, "L": L, "lo": lo, "hi": hi})
+
+    def forecast(
+        self,
+        N: Sequence[float] | np.ndarray | float,
+        X: Sequence[float] | np.ndarray | float,
+        interval: Interval = "prediction",
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(N, X, center, sd, df) in the fit's residual space: the forecast's centre, its
+        error's SD and the degrees of freedom of its quantile (inf: normal)."""
         N_arr, X_arr = np.broadcast_arrays(np.asarray(N, float), np.asarray(X, float))
         N_arr, X_arr = N_arr.ravel(), X_arr.ravel()
         if np.any(~np.isfinite(X_arr) | (X_arr <= 0)) or np.any(~np.isfinite(N_arr) | (N_arr <= 0)):
@@ -267,15 +293,23 @@ class LawFit:
         v = self._vector(self.all_params_)
         center = fn(v)
         grad = _numeric_jacobian(fn, v)
-        var = np.einsum("ij,jk,ik->i", grad, self.cov_, grad)
-        if interval == "prediction":
-            var = var + self.sigma_**2
-        sd = np.sqrt(np.clip(var, 0, None))
-        if self.config.space == "log":
-            L, lo, hi = np.exp(center), np.exp(center - Z95 * sd), np.exp(center + Z95 * sd)
+
+        def quad(cov: np.ndarray) -> np.ndarray:
+            return np.asarray(np.clip(np.einsum("ij,jk,ik->i", grad, cov, grad), 0, None))
+
+        zero = np.zeros(center.size)
+        if self._cov_parts is not None:
+            unit_run, unit_point, var_other = (
+                quad(self._cov_parts[0]),
+                quad(self._cov_parts[1]),
+                zero,
+            )
         else:
-            L, lo, hi = center, np.clip(center - Z95 * sd, 0, None), center + Z95 * sd
-        return pd.DataFrame({"N": N_arr, "X": X_arr, "L": L, "lo": lo, "hi": hi})
+            unit_run, unit_point, var_other = zero, zero, quad(self.cov_)
+        sd, df = self.noise_.band_sd_and_df(
+            unit_run, unit_point, var_other, new_point=interval == "prediction"
+        )
+        return N_arr, X_arr, center, sd, df
 
     def _prediction_function(
         self, N: np.ndarray, X: np.ndarray
@@ -322,11 +356,13 @@ class LawFit:
             "uncertainty": self.uncertainty_,
             "bootstrap": self.bootstrap_,
             "sigma": self.sigma_,
+            "noise": self.noise_.to_json(),
             "covariance": {
                 "names": self.cov_names_,
                 "log_scale": self.cov_log_,
                 "matrix": self.cov_.tolist(),
-            },
+            }
+            | _unit_parts(self._cov_parts),
             "per_step": self.per_step_,
             "validation": self.validation_,
         }
@@ -357,6 +393,7 @@ class LawFit:
                 delta=result["delta"],
                 weighting=result["weighting"],
                 fixed=fixed,
+                noise=(result.get("noise") or {}).get("model", "independent"),
             )
             self = cls(config)
             self.law_ = get_law(config.law)
@@ -371,6 +408,7 @@ class LawFit:
             self.cov_names_, self.cov_log_ = list(cov["names"]), list(cov["log_scale"])
             self.cov_ = np.array(cov["matrix"], dtype=float).reshape(len(self.cov_names_), -1)
             self.sigma_ = float(result["sigma"])
+            self.noise_, self._cov_parts = _read_noise(result, len(self.cov_names_))
             for key in (
                 "stderr",
                 "ci95",
@@ -474,19 +512,55 @@ def _numeric_jacobian(fn: Callable[[np.ndarray], np.ndarray], v: np.ndarray) -> 
     return jac
 
 
-def _jacobian_covariance(problem: Problem, params: Mapping[str, float]) -> np.ndarray:
-    """s²·(JᵀJ)⁻¹ over the free internal parameters (log for log-scale ones)."""
+def _noise_and_covariance(
+    problem: Problem, fd: FitData, params: Mapping[str, float], model: str
+) -> tuple[Noise, tuple[np.ndarray, np.ndarray]]:
+    """The residuals' error model and the unit covariances (run, point) of the free internal
+    parameters (log for log-scale ones): Cov = σ_run²·run + σ_point²·point."""
     v = problem.full_vector(params)
     if not np.all(np.isfinite(v)):
-        return np.full((v.size, v.size), np.nan)
+        nan = np.full((v.size, v.size), np.nan)
+        return Noise("independent", math.nan, 0.0, 0.0, 1.0, 0.0), (nan, nan)
 
     def weighted(x: np.ndarray) -> np.ndarray:
         return np.asarray(problem.sqrt_w * problem.full_residuals(x))
 
-    f0 = weighted(v)
-    jac = _numeric_jacobian(weighted, v)
-    s2 = float(f0 @ f0) / max(f0.size - v.size, 1)
-    return np.asarray(s2 * np.linalg.pinv(jac.T @ jac))
+    noise, run_unit, point_unit = estimate_noise(
+        model, weighted(v), _numeric_jacobian(weighted, v), fd.curve_id, fd.curves.X
+    )
+    return noise, (run_unit, point_unit)
+
+
+def band(
+    center: np.ndarray, sd: np.ndarray, df: np.ndarray, level: float, space: Space
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) of a `level` band around `center` (residual space) back in L."""
+    half = quantile(level, df) * sd
+    if space == "log":
+        return np.exp(center - half), np.exp(center + half)
+    return np.clip(center - half, 0, None), center + half
+
+
+def _unit_parts(parts: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    if parts is None:
+        return {}
+    return {"run_unit": parts[0].tolist(), "point_unit": parts[1].tolist()}
+
+
+def _read_noise(
+    result: Mapping[str, Any], p: int
+) -> tuple[Noise, tuple[np.ndarray, np.ndarray] | None]:
+    """A FitResult's error model and unit covariances; a file written before error models
+    were recorded reads as independent noise of SD `sigma` around its covariance matrix."""
+    cov = result["covariance"]
+    if not result.get("noise"):
+        sigma = float(result["sigma"])
+        return Noise("independent", sigma, 0.0, 0.0, math.inf, 0.0), None
+    noise = Noise.from_json(result["noise"])
+    if "run_unit" not in cov:
+        return noise, None
+    parts = (np.array(cov["run_unit"], dtype=float), np.array(cov["point_unit"], dtype=float))
+    return noise, (parts[0].reshape(p, -1), parts[1].reshape(p, -1))
 
 
 def _json_safe(obj: Any) -> Any:

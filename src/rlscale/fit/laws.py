@@ -394,7 +394,8 @@ class PowerlawFloorLaw(Law):
         n_lo, n_mid, n_hi = float(c.sizes.min()), float(c.sizes.min()), float(c.sizes.max())
         x_lo, x_mid, x_hi = _x_bounds(c, 1e12, 1e6)
         return (
-            ParamSpec("E", 0.1, 1e-8, 1.0, log_scale=True),
+            # E is any loss's floor: an error rate's is below 1, a cross-entropy's in nats above
+            ParamSpec("E", 0.1, 1e-8, 1e3, log_scale=True),
             ParamSpec("A", n_mid, n_lo * 1e-6, n_hi * 1e6, log_scale=True),
             ParamSpec("B", x_mid, x_lo, x_hi, log_scale=True),
             ParamSpec("alpha", 0.5, 0.01, 3.0),

@@ -2,14 +2,15 @@
 
 Both refit the law on the training part (Jacobian uncertainty, no bootstrap) and score the
 forecast of the held-out points: mean and max absolute error in L, and the fraction of true points
-inside the 95% prediction band.
+inside the 50%, 80% and 95% prediction bands.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 
 from rlscale.errors import InputError
 from rlscale.fit.data import FitData, load_fit_data
-from rlscale.fit.estimator import FitConfig, LawFit, n_key
+from rlscale.fit.estimator import FitConfig, LawFit, band, n_key
 from rlscale.fit.laws import get_law
 
 MIN_PREFIX_POINTS = 3  # a prefix fit needs two parameters and one point to spare
@@ -28,9 +29,12 @@ def prefix_length(points: int, fraction: float) -> int:
     return max(MIN_PREFIX_POINTS, math.ceil(fraction * points))
 
 
+LEVELS = (0.5, 0.8, 0.95)  # the bands whose coverage a forecast reports
+
+
 def forecast_points(fit: LawFit, N: np.ndarray, X: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     """A fit's forecasts (95% prediction band) at held-out points against their measured L:
-    the points, their absolute errors and the share inside the band."""
+    the points, their absolute errors and the share inside each band."""
     (L, lo, hi), err, inside = _forecast_errors(fit, N, X, truth)
     points = {"N": N, "X": X, "truth": truth, "L": L, "lo": lo, "hi": hi}
     return {k: v.tolist() for k, v in points.items()} | _scores(err, inside)
@@ -38,19 +42,21 @@ def forecast_points(fit: LawFit, N: np.ndarray, X: np.ndarray, truth: np.ndarray
 
 def _forecast_errors(
     fit: LawFit, N: np.ndarray, X: np.ndarray, truth: np.ndarray
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
-    """(L, lo, hi) forecast at each point, its absolute error, and whether the truth is inside."""
-    pred = fit.predict(N, X)
-    L, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("L", "lo", "hi"))
-    return (L, lo, hi), np.abs(L - truth), (truth >= lo) & (truth <= hi)
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, dict[float, np.ndarray]]:
+    """(L, lo, hi) forecast at each point with its 95% band, its absolute error, and per band
+    level whether the truth is inside."""
+    _, _, center, sd, df = fit.forecast(N, X)
+    L = np.exp(center) if fit.config.space == "log" else center
+    inside, bands = {}, {}
+    for level in LEVELS:
+        lo, hi = band(center, sd, df, level, fit.config.space)
+        inside[level], bands[level] = (truth >= lo) & (truth <= hi), (lo, hi)
+    return (L, *bands[0.95]), np.abs(L - truth), inside
 
 
-def _scores(err: np.ndarray, inside: np.ndarray) -> dict[str, float]:
-    return {
-        "mae": float(err.mean()),
-        "max_error": float(err.max()),
-        "coverage95": float(inside.mean()),
-    }
+def _scores(err: np.ndarray, inside: dict[float, np.ndarray]) -> dict[str, float]:
+    coverage = {f"coverage{round(100 * level)}": float(m.mean()) for level, m in inside.items()}
+    return {"mae": float(err.mean()), "max_error": float(err.max())} | coverage
 
 
 def _as_fit_data(data: pd.DataFrame | FitData, config: FitConfig) -> FitData:
@@ -105,10 +111,76 @@ def _forecast(fd: FitData, config: FitConfig, train: np.ndarray) -> dict[str, An
     per_N = {}
     for N in np.unique(fd.N[test]):
         m = fd.N[test] == N
-        per_N[n_key(N)] = _scores(err[m], inside[m]) | {"n": int(m.sum())}
+        per_N[n_key(N)] = _scores(err[m], _masked(inside, m)) | {"n": int(m.sum())}
     return _scores(err, inside) | {
         "n_train": int(train.sum()),
         "n_test": int(test.sum()),
         "fit_converged": fit.converged_,
         "per_N": per_N,
     }
+
+
+def _masked(inside: dict[float, np.ndarray], m: np.ndarray) -> dict[float, np.ndarray]:
+    return {level: v[m] for level, v in inside.items()}
+
+
+BACKTEST_FRACTIONS = (0.1, 0.25, 0.5)
+
+
+def backtest(
+    data: pd.DataFrame | FitData,
+    config: FitConfig,
+    fractions: Sequence[float] = BACKTEST_FRACTIONS,
+) -> dict[str, Any]:
+    """How well the law forecasts this data: rolling-origin prefix forecasts (the first
+    `fraction` of every run fitted, the rest forecast, for each fraction) and leave-one-size-out
+    forecasts (every size in turn forecast by a fit on the others), each scored per size and
+    overall (MAE, max error, coverage of the 50/80/95% bands); `pooled` sums each kind up."""
+    fd = _as_fit_data(data, config)
+    law = get_law(config.law)
+    result: dict[str, Any] = {"law": config.law, "x": config.x, "noise": config.noise}
+    result["prefix"] = [_attempt(partial(prefix, fd, config, f), fraction=f) for f in fractions]
+    if not law.forecasts_unseen:
+        result["leave_one_size_out"] = []
+        result["leave_one_size_out_skipped"] = (
+            f"law {config.law!r} has a free level per size: it cannot forecast a size it has not "
+            f"seen (paper_e_sat and powerlaw_floor can)"
+        )
+    elif law.min_sizes >= fd.curves.G:
+        result["leave_one_size_out"] = []
+        result["leave_one_size_out_skipped"] = (
+            f"law {config.law!r} needs {law.min_sizes} sizes to fit; the data has {fd.curves.G}, "
+            f"none to spare"
+        )
+    else:
+        result["leave_one_size_out"] = [
+            _attempt(partial(holdout_sizes, fd, config, [s]), held_out=[float(s)])
+            for s in fd.curves.sizes
+        ]
+    result["pooled"] = {
+        kind: _pooled([r for r in result[kind] if "skipped" not in r])
+        for kind in ("prefix", "leave_one_size_out")
+    }
+    return result
+
+
+def _attempt(run: Callable[[], dict[str, Any]], **identity: Any) -> dict[str, Any]:
+    """One backtest forecast, or why it could not be made (too few points, …)."""
+    try:
+        return run()
+    except InputError as exc:
+        return identity | {"skipped": str(exc)}
+
+
+def _pooled(results: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Scores over the points of several forecasts: n-weighted means, the largest max error."""
+    if not results:
+        return None
+    n = np.array([r["n_test"] for r in results], dtype=float)
+    out: dict[str, Any] = {
+        "n_test": int(n.sum()),
+        "max_error": max(r["max_error"] for r in results),
+    }
+    for key in ("mae", *(f"coverage{round(100 * level)}" for level in LEVELS)):
+        out[key] = float(np.sum(n * np.array([r[key] for r in results])) / n.sum())
+    return out

@@ -1,0 +1,287 @@
+"""Error models of a fit's residuals, chosen by name from `NOISE_MODELS`, and what they imply for
+the parameters' covariance and for prediction bands.
+
+`independent` is the textbook least-squares model: every point an independent draw, covariance
+s²(JᵀJ)⁻¹, a normal quantile. It is what learning curves violate: successive evaluations of one
+run share its trajectory (drift) and its own offset, so the residuals of a run are correlated and
+independent bands are too narrow (most of all for forecasts that extrapolate).
+
+`correlated` models the residual of point t of run c as u_c + a_{c,t}: a run offset u_c
+(variance σ_run²) plus AR(1) noise a along the run (variance σ_point², lag-1 correlation ρ over
+successive evaluations). The three are estimated by the method of moments from three quadratic
+forms of the residuals (Σe², Σ e_t·e_{t−1} within runs, Σ (run sums)²), with the expectation of
+each taken *after* the fit's own projection (E[eᵀAe] = tr(MAMΣ), M = I − H): the parameters
+absorb part of the noise (a run's offset disappears into a per-size E; a trend into k), and
+ignoring that biases ρ towards zero on short curves. The parameters' covariance is then the
+sandwich B·JᵀΣJ·B (B = (JᵀJ)⁻¹), and bands use a Student t quantile whose degrees of freedom
+combine those of σ_run and σ_point (Satterthwaite): few runs or few points give wide bands.
+
+All functions here are pure: arrays in, arrays or frozen values out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import signal, stats
+
+NOISE_MODELS = ("correlated", "independent")
+RHO_MAX = 0.98
+BISECTIONS = 30
+
+Apply = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A fitted error model, in the fit's residual space (weighted residuals)."""
+
+    model: str
+    sigma_point: float  # marginal SD of a point's own noise
+    sigma_run: float  # SD of a run's offset
+    rho: float  # correlation of successive points of a run
+    df_point: float  # degrees of freedom of the σ_point estimate
+    df_run: float  # … of the σ_run estimate (0: not estimable; σ_run is then 0)
+
+    def to_json(self) -> dict[str, float | str]:
+        return {
+            "model": self.model,
+            "sigma_point": self.sigma_point,
+            "sigma_run": self.sigma_run,
+            "rho": self.rho,
+            "df_point": self.df_point,
+            "df_run": self.df_run,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Noise:
+        def number(key: str) -> float:
+            value = d.get(key)
+            return math.inf if value is None else float(value)
+
+        names = ("sigma_point", "sigma_run", "rho", "df_point", "df_run")
+        return cls(str(d["model"]), *(number(k) for k in names))
+
+    def band_sd_and_df(
+        self,
+        unit_run: np.ndarray,
+        unit_point: np.ndarray,
+        var_other: np.ndarray,
+        new_point: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SD and degrees of freedom of a forecast's error: the parameters' variance per unit
+        σ_run² (`unit_run`) and per unit σ_point² (`unit_point`), a variance known outright
+        (`var_other`, e.g. a bootstrap's), and a new point's own noise (its run's offset and
+        its scatter) when `new_point`."""
+        own = 1.0 if new_point else 0.0
+        run = (unit_run + own) * self.sigma_run**2
+        point = (unit_point + own) * self.sigma_point**2
+        total = run + point + var_other
+        if self.model == "independent":
+            return np.sqrt(total), np.full(total.shape, np.inf)
+        spread = np.zeros_like(total)
+        if self.df_run > 0:
+            spread += run**2 / self.df_run
+        if self.df_point > 0:
+            spread += point**2 / self.df_point
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.where(spread > 0, total**2 / spread, np.inf)
+        return np.sqrt(total), df
+
+
+def quantile(level: float, df: np.ndarray | float) -> np.ndarray:
+    """Two-sided `level` quantile: Student t with `df` (normal where df is infinite)."""
+    p = 0.5 + level / 2
+    df_arr = np.asarray(df, dtype=float)
+    z = stats.norm.ppf(p)
+    finite = np.isfinite(df_arr)
+    t = stats.t.ppf(p, np.where(finite, np.maximum(df_arr, 1.0), 1.0))
+    return np.asarray(np.where(finite, t, z))
+
+
+# --- block operators on points sorted by (run, X) ----------------------------------------------
+def _segments(curve: np.ndarray) -> list[slice]:
+    edges = np.flatnonzero(np.diff(curve)) + 1
+    bounds = np.concatenate([[0], edges, [curve.size]])
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
+def ar1_apply(segments: list[slice], rho: float) -> Apply:
+    """X ↦ R X, R block-diagonal with R_ij = ρ^|i−j| inside each run (two recursive filters)."""
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        if rho == 0:
+            return x.copy()
+        out = np.empty_like(x)
+        for s in segments:
+            seg = x[s]
+            fwd = signal.lfilter([1.0], [1.0, -rho], seg, axis=0)
+            bwd = signal.lfilter([1.0], [1.0, -rho], seg[::-1], axis=0)[::-1]
+            out[s] = fwd + bwd - seg
+        return out
+
+    return apply
+
+
+def run_sum_apply(curve: np.ndarray) -> Apply:
+    """X ↦ U X, U block-diagonal of ones: every row gets its run's column sums."""
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        sums = np.zeros((int(curve.max()) + 1, *x.shape[1:]))
+        np.add.at(sums, curve, x)
+        return np.asarray(sums[curve])
+
+    return apply
+
+
+def lag_apply(curve: np.ndarray) -> Apply:
+    """X ↦ A X, A symmetric with ½ between successive points of one run (eᵀAe = Σ e_t e_{t−1})."""
+    same = curve[1:] == curve[:-1]
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(x)
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        half = 0.5 * same.reshape(shape)
+        out[:-1] += half * x[1:]
+        out[1:] += half * x[:-1]
+        return out
+
+    return apply
+
+
+def _projected_trace(A: Apply, S: Apply, Q: np.ndarray, n: int, trace_AS: float) -> float:
+    """tr(M A M S) with M = I − QQᵀ: tr(AS) − 2 tr(QᵀASQ) + tr(QᵀAQ·QᵀSQ)."""
+    if Q.shape[1] == 0:
+        return trace_AS
+    SQ = S(Q)
+    return float(trace_AS - 2 * np.sum(Q * A(SQ)) + np.sum((Q.T @ A(Q)) * (Q.T @ SQ).T))
+
+
+# --- estimation --------------------------------------------------------------------------------
+def estimate_noise(
+    model: str, e: np.ndarray, J: np.ndarray, curve: np.ndarray, X: np.ndarray
+) -> tuple[Noise, np.ndarray, np.ndarray]:
+    """The error model of weighted residuals `e` (Jacobian `J` of the weighted residuals in the
+    free parameters), with the unit covariances (Cov_run, Cov_point) of the parameters: the
+    parameters' covariance is σ_run²·Cov_run + σ_point²·Cov_point."""
+    if model not in NOISE_MODELS:
+        raise ValueError(f"unknown noise model {model!r}; choose one of {', '.join(NOISE_MODELS)}")
+    n, p = J.shape
+    bread = np.linalg.pinv(J.T @ J)
+    if model == "independent":
+        s2 = float(e @ e) / max(n - p, 1)
+        return Noise(model, math.sqrt(s2), 0.0, 0.0, float(max(n - p, 1)), 0.0), 0 * bread, bread
+    order = np.lexsort((X, curve))
+    e, J = e[order], J[order]
+    _, run = np.unique(curve[order], return_inverse=True)
+    segments = _segments(run)
+    Q = _orthonormal_basis(J)
+    moments = _Moments(e, run, segments, Q)
+    noise = moments.solve()
+    R = ar1_apply(segments, noise.rho)
+    U = run_sum_apply(run)
+    cov_run = bread @ (J.T @ U(J)) @ bread
+    cov_point = bread @ (J.T @ R(J)) @ bread
+    return noise, cov_run, cov_point
+
+
+def _orthonormal_basis(J: np.ndarray) -> np.ndarray:
+    if J.size == 0:
+        return J
+    u, s, _ = np.linalg.svd(J, full_matrices=False)
+    keep = s > s.max() * max(J.shape) * np.finfo(float).eps if s.size and s.max() > 0 else []
+    return np.asarray(u[:, keep])
+
+
+def _block_sum(lengths: np.ndarray, powers: np.ndarray) -> float:
+    """Σ over runs of Σ_ij powers[|i−j|]: the sum of all entries of each run's block."""
+    total = 0.0
+    for L in lengths.astype(int):
+        lags = np.arange(L)
+        total += float(2 * np.sum((L - lags) * powers[:L]) - L)
+    return total
+
+
+class _Moments:
+    """The three quadratic forms of the residuals and their expectations under the model."""
+
+    def __init__(self, e: np.ndarray, run: np.ndarray, segments: list[slice], Q: np.ndarray):
+        self.e, self.run, self.segments, self.Q = e, run, segments, Q
+        self.n = e.size
+        self.lengths = np.array([s.stop - s.start for s in segments], dtype=float)
+        self.I: Apply = lambda x: x
+        self.A, self.U = lag_apply(run), run_sum_apply(run)
+        self.q0 = float(e @ e)
+        self.q1 = float(e @ self.A(e))
+        self.qb = float(e @ self.U(e))
+        self.U_coef = {  # tr(M·A·M·U) for A = I, lag, U
+            "0": _projected_trace(self.I, self.U, Q, self.n, self.n),
+            "1": _projected_trace(self.A, self.U, Q, self.n, float(np.sum(self.lengths - 1))),
+            "b": _projected_trace(self.U, self.U, Q, self.n, float(np.sum(self.lengths**2))),
+        }
+        self.df_run = self._df_run()
+
+    def _df_run(self) -> float:
+        """Satterthwaite df of the run-offset part: tr(K)²/tr(K²), K = CᵀMC (C: run indicator),
+        the run sums left free by the fit (0 when every run has its own free level)."""
+        G = len(self.segments)
+        CtQ = np.zeros((G, self.Q.shape[1]))
+        np.add.at(CtQ, self.run, self.Q)
+        K = np.diag(self.lengths) - CtQ @ CtQ.T
+        eig = np.linalg.eigvalsh(K)
+        eig = eig[eig > 1e-9 * self.lengths.max()]  # run sums the fit absorbed: none left free
+        if G < 2 or eig.size == 0:
+            return 0.0
+        free = float(eig.sum() ** 2 / np.sum(eig**2))
+        return free if free > 0.5 else 0.0
+
+    def _point_coefs(self, rho: float) -> tuple[float, float, float, float]:
+        """tr(M·A·M·R(ρ)) for A = I, lag, U; and the df of σ_point (tr(MR)²/tr(MRMR))."""
+        R = ar1_apply(self.segments, rho)
+        powers = rho ** np.arange(int(self.lengths.max()))
+        tr_R_sum = _block_sum(self.lengths, powers)
+        c0 = _projected_trace(self.I, R, self.Q, self.n, self.n)
+        c1 = _projected_trace(self.A, R, self.Q, self.n, rho * float(np.sum(self.lengths - 1)))
+        cb = _projected_trace(self.U, R, self.Q, self.n, tr_R_sum)
+        c_RR = _projected_trace(R, R, self.Q, self.n, _block_sum(self.lengths, powers**2))
+        df = c0**2 / c_RR if c_RR > 0 else 0.0
+        return c0, c1, cb, df
+
+    def _variances(self, rho: float) -> tuple[float, float, float, float]:
+        """(σ_run², σ_point², expected Σ e_t e_{t−1}, df_point) at ρ, from Σe² and Σ run sums²."""
+        c0, c1, cb, df = self._point_coefs(rho)
+        u0, u1, ub = self.U_coef["0"], self.U_coef["1"], self.U_coef["b"]
+        a, b = 0.0, self.q0 / c0 if c0 > 0 else 0.0
+        if self.df_run > 0:
+            det = u0 * cb - ub * c0
+            if abs(det) > 1e-12 * abs(u0 * cb):
+                a = (self.q0 * cb - self.qb * c0) / det
+                b = (u0 * self.qb - ub * self.q0) / det
+            if a < 0 or b < 0:
+                a, b = (0.0, self.q0 / c0) if a < 0 else (self.q0 / u0, 0.0)
+        return a, b, a * u1 + b * c1, df
+
+    def solve(self) -> Noise:
+        """ρ where the expected lag-1 product meets the observed one (bisection; it rises with
+        ρ), clipped to [0, RHO_MAX]."""
+
+        def excess(rho: float) -> float:
+            return self._variances(rho)[2] - self.q1
+
+        lo, hi = 0.0, RHO_MAX
+        if excess(lo) >= 0:
+            hi = lo
+        elif excess(hi) <= 0:
+            lo = hi
+        for _ in range(BISECTIONS if lo < hi else 0):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
+        rho = 0.5 * (lo + hi)
+        a, b, _, df_point = self._variances(rho)
+        df_run = self.df_run if a > 0 else 0.0
+        return Noise("correlated", math.sqrt(b), math.sqrt(a), rho, max(df_point, 1.0), df_run)
