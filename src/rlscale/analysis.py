@@ -258,10 +258,11 @@ def holdout_forecast(table: pd.DataFrame, x: str = "C", law: str = "paper_e_sat"
         fit = LawFit(law=law, x=x).fit(table[table["N"] < held], source="holdout")
     except (InputError, RlscaleError, ValueError) as exc:
         return {"ok": False, "message": str(exc), "law": law, "x": x, "held_out": held}
-    if not fit.converged_:
+    if not fit.converged_ and not fit.profile_:
         return {"ok": False, "message": fit.message_, "law": law, "x": x, "held_out": held}
     rows = table[table["N"] == held].sort_values(x)
-    return {"ok": True, "law": law, "x": x, "held_out": held} | _points(fit, rows, x)
+    head = {"ok": True, "law": law, "x": x, "held_out": held, "profile": fit.profile_note or None}
+    return head | _points(fit, rows, x)
 
 
 def forecast_backtests(table: pd.DataFrame, x: str = "C") -> list[dict[str, Any]]:

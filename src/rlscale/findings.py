@@ -293,7 +293,9 @@ def _saturation(paper: dict[str, Any], largest: float) -> tuple[bool, str]:
     params, cis = paper.get("params") or {}, paper.get("ci95") or {}
     kmax, n0 = params.get("Kmax"), params.get("N0")
     ci: list[float] = [v for v in cis.get("N0") or [] if v is not None]
-    bounded = len(ci) == 2 and ci[0] > 0 and ci[1] / ci[0] < 1e6
+    # a profiled N0 whose range ends at the law's bounds is not pinned down by the data
+    open_end = "N0" in ((paper.get("profile") or {}).get("open") or {})
+    bounded = len(ci) == 2 and ci[0] > 0 and ci[1] / ci[0] < 1e6 and not open_end
     if paper.get("converged") and bounded and n0 is not None:
         text = f"N0 {_size(n0)} [{_size(ci[0])}, {_size(ci[1])}], Kmax {kmax:.3g}"
         if ci[1] > largest:

@@ -288,11 +288,16 @@ def test_unidentified_scale_parameter_gets_an_unbounded_interval_not_an_overflow
             "L": [0.984375] * 4 + [0.921875, 0.84375, 0.90625, 0.90625],
         }
     )
-    fit = LawFit(law="paper", x="C").fit(df)
+    fit = LawFit(law="paper", x="C").fit(df, profile=False)
     assert "not identified" in fit.message_
     lo, hi = fit.ci95_["N0"]
     assert 0 <= lo < fit.params_["N0"] and hi == math.inf
     assert json.loads(json.dumps(fit.summary()))["ci95"]["N0"][1] is None
+    # profiled (the default), N0's interval is every value the data cannot reject: here the
+    # whole range the law allows, said to be open both ways rather than passed off as found
+    profiled = LawFit(law="paper", x="C").fit(df)
+    assert profiled.profile_ is not None and profiled.profile_["open"] == {"N0": "both"}
+    assert "open both ways" in profiled.message_
 
 
 @pytest.mark.parametrize("law", ["paper", "powerlaw_floor"])

@@ -155,6 +155,11 @@ def render_fit(result: dict[str, Any]) -> None:
         console.print(f"  {result['message']}")
     if not result["converged"]:
         console.print("  [red]The numbers below are where the optimiser stopped, not a fit.[/red]")
+    if result.get("profile"):
+        console.print(
+            "  Intervals and forecasts (`predict`, `--holdout`, `--prefix`) come from the fits "
+            "the data does not reject (profile likelihood); the JSON keeps them under 'profile'."
+        )
     if result["params"]:
         table = Table("parameter", "value", "stderr", "95% interval", title=None)
         for name, value in result["params"].items():
@@ -181,6 +186,8 @@ def render_fit(result: dict[str, Any]) -> None:
             f"band coverage 50% {v['coverage50']:.0%}, 80% {v['coverage80']:.0%}, "
             f"95% {v['coverage95']:.0%} over {v['n_test']} points"
         )
+        if v.get("profile"):
+            console.print(f"  the law fitted for it: {v['profile']}")
 
 
 def _r2_text(r2: float | None) -> str:

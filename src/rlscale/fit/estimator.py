@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -21,12 +21,23 @@ from rlscale.fit.bootstrap import bootstrap_draws
 from rlscale.fit.data import X_NAMES, FitData, XName, load_fit_data
 from rlscale.fit.laws import LAWS, Curves, Law, Space, get_law, size_param
 from rlscale.fit.noise import NOISE_MODELS, Noise, estimate_noise, quantile
+from rlscale.fit.profile import (
+    design_effect,
+    grid,
+    narrowed,
+    open_ends,
+    plausible,
+    unidentified,
+)
 from rlscale.fit.solver import Loss, Objective, Problem, Solution, solve_law
 
 Weighting = Literal["point", "curve"]
 Interval = Literal["prediction", "confidence"]
 Z95 = 1.959963984540054
 Progress = Callable[[int], None]
+PROFILE_LEVEL = 0.95
+OPEN_WORDS = {"above": "above", "below": "below", "both": "both ways"}
+Bands = dict[float, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,14 @@ class LawFit:
 
     # --- fit ---------------------------------------------------------------------------------
     def fit(
-        self, data: pd.DataFrame | FitData, source: str = "data", progress: Progress | None = None
+        self,
+        data: pd.DataFrame | FitData,
+        source: str = "data",
+        progress: Progress | None = None,
+        profile: bool = True,
     ) -> LawFit:
+        """Fit the law; with `profile`, parameters the data leaves unidentified are profiled
+        (see `rlscale.fit.profile`) and forecasts come from the plausible fits."""
         start = time.perf_counter()
         cfg, law = self.config, get_law(self.config.law)
         fd = data if isinstance(data, FitData) else self._load(data, source)
@@ -129,8 +146,98 @@ class LawFit:
             self._set_bootstrap(draws)
         else:
             self._set_jacobian_uncertainty()
+        self.profile_: dict[str, Any] | None = None
+        if profile:
+            self._profile(fd, problem)
         self.seconds_ = time.perf_counter() - start
         return self
+
+    # --- partially identified fits -----------------------------------------------------------
+    def _profile(self, fd: FitData, problem: Problem) -> None:
+        """Refit with the unidentified parameters fixed on a grid and keep the fits the data
+        does not reject: their envelope is the forecast band and the parameters' intervals."""
+        cfg, law = self.config, self.law_
+        diag = np.diag(self.cov_)
+        se = {
+            n: math.sqrt(d) if d >= 0 else math.inf
+            for n, d in zip(self.cov_names_, diag, strict=True)
+        }
+        free_globals = [problem.specs[n] for n in law.global_names if n not in dict(cfg.fixed)]
+        names = unidentified(free_globals, self.all_params_, se, law.searched(cfg.space, fd.curves))
+        if not names:
+            return
+        specs = [problem.specs[n] for n in names]
+        fits = self._profile_pass(fd, grid(specs))
+        if not fits:
+            return
+        keep = self._plausible(fd, fits, len(names))
+        fits += self._profile_pass(
+            fd, grid(narrowed(specs, [m.all_params_ for m, k in zip(fits, keep, strict=True) if k]))
+        )
+        keep = self._plausible(fd, fits, len(names))
+        members = sorted((m for m, k in zip(fits, keep, strict=True) if k), key=_objective)
+        self.profile_ = {
+            "params": names,
+            "level": PROFILE_LEVEL,
+            "open": open_ends(
+                specs, [m.all_params_ for m in members], [m.all_params_ for m in fits]
+            ),
+            "members": members,
+        }
+        self._set_profile_intervals(members)
+        self.message_ += "; " + self.profile_note
+
+    def _profile_pass(self, fd: FitData, points: Sequence[Mapping[str, float]]) -> list[LawFit]:
+        """The converged fits with the profiled parameters fixed at each grid point."""
+        cfg, fits = self.config, []
+        for values in points:
+            member = LawFit(replace(cfg, fixed=cfg.fixed + tuple(values.items()), bootstrap=0))
+            member.fit(fd, profile=False)
+            if member.converged_:
+                fits.append(member)
+        return fits
+
+    @staticmethod
+    def _plausible(fd: FitData, fits: Sequence[LawFit], profiled: int) -> np.ndarray:
+        best = min(fits, key=_objective)
+        effect = design_effect(best.noise_, fd.n / np.unique(fd.curve_id).size)
+        sigma2 = best.noise_.sigma_point**2 + best.noise_.sigma_run**2
+        return plausible([m.objective_ for m in fits], sigma2, effect, profiled, PROFILE_LEVEL)
+
+    def _set_profile_intervals(self, members: Sequence[LawFit]) -> None:
+        """Each global's and per-size value's 95% interval: the envelope of the plausible fits'
+        own intervals (a profiled parameter's values across them)."""
+        for name in self.params_:
+            lows = [(m.ci95_.get(name) or [m.all_params_[name]] * 2)[0] for m in members]
+            highs = [(m.ci95_.get(name) or [m.all_params_[name]] * 2)[1] for m in members]
+            self.ci95_[name] = [float(np.nanmin(lows)), float(np.nanmax(highs))]
+            if name in self.profile_["params"]:  # type: ignore[index]
+                self.stderr_[name] = math.nan
+        for key, row in self.per_N_ci95_.items():
+            for name in row:
+                ends = np.array([m.per_N_ci95_[key][name] for m in members], dtype=float)
+                row[name] = [float(np.nanmin(ends[:, 0])), float(np.nanmax(ends[:, 1]))]
+        self.uncertainty_ += " + profile"
+
+    @property
+    def profile_note(self) -> str:
+        """One line for the user: what was profiled and the range the data allows."""
+        if not self.profile_:
+            return ""
+        parts = []
+        for name in self.profile_["params"]:
+            lo, hi = self.ci95_[name]
+            end = self.profile_["open"].get(name)
+            tail = (
+                f" (open {OPEN_WORDS[end]}: the law's bounds end it, not the data)" if end else ""
+            )
+            parts.append(f"{name} in [{lo:.3g}, {hi:.3g}]{tail}")
+        level = round(100 * self.profile_["level"])
+        return (
+            f"not identified by the data: {', '.join(self.profile_['params'])}; forecasts and "
+            f"intervals span the {len(self.profile_['members'])} fits the data does not reject "
+            f"(profile likelihood, {level}%): {'; '.join(parts)}"
+        )
 
     def _load(self, df: pd.DataFrame, source: str) -> FitData:
         cfg = self.config
@@ -272,10 +379,33 @@ class LawFit:
         offset and its scatter), `confidence` is the band of the fitted curve alone."""
         if not 0 < level < 1:
             raise InputError(f"a band's level must be in (0, 1), not {level}")
-        N_arr, X_arr, center, sd, df = self.forecast(N, X, interval)
-        lo, hi = band(center, sd, df, level, self.config.space)
-        L = np.exp(center) if self.config.space == "log" else center
+        N_arr, X_arr, L, bands = self.bands(N, X, [level], interval)
+        lo, hi = bands[level]
         return pd.DataFrame({"N": N_arr, "X": X_arr, "L": L, "lo": lo, "hi": hi})
+
+    def bands(
+        self,
+        N: Sequence[float] | np.ndarray | float,
+        X: Sequence[float] | np.ndarray | float,
+        levels: Sequence[float],
+        interval: Interval = "prediction",
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Bands]:
+        """(N, X, L, {level: (lo, hi)}): the forecast and its bands; for a profiled fit, the
+        best plausible fit's forecast and the envelope of every plausible fit's bands."""
+        members = (self.profile_ or {}).get("members")
+        if members:
+            each = [m.bands(N, X, levels, interval) for m in members]
+            envelope = {
+                lv: (
+                    np.min([b[3][lv][0] for b in each], axis=0),
+                    np.max([b[3][lv][1] for b in each], axis=0),
+                )
+                for lv in levels
+            }
+            return (*each[0][:3], envelope)
+        N_arr, X_arr, center, sd, df = self.forecast(N, X, interval)
+        L = np.exp(center) if self.config.space == "log" else center
+        return N_arr, X_arr, L, {lv: band(center, sd, df, lv, self.config.space) for lv in levels}
 
     def forecast(
         self,
@@ -365,6 +495,7 @@ class LawFit:
             | _unit_parts(self._cov_parts),
             "per_step": self.per_step_,
             "validation": self.validation_,
+            "profile": _profile_json(self.profile_),
         }
         safe: dict[str, Any] = _json_safe(result)
         return safe
@@ -426,6 +557,7 @@ class LawFit:
             ):
                 setattr(self, key + "_", result.get(key))
             self.validation_ = list(result.get("validation") or [])
+            self.profile_ = _read_profile(cls, result.get("profile"))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a FitResult JSON: {exc!r}") from exc
         _check_per_size_agrees(self, result["per_N"])
@@ -539,6 +671,24 @@ def band(
     if space == "log":
         return np.exp(center - half), np.exp(center + half)
     return np.clip(center - half, 0, None), center + half
+
+
+def _objective(fit: LawFit) -> float:
+    return float(fit.objective_)
+
+
+def _profile_json(profile: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not profile:
+        return None
+    members = [m.summary() for m in profile["members"]]
+    return {k: v for k, v in profile.items() if k != "members"} | {"members": members}
+
+
+def _read_profile(cls: type[LawFit], profile: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not profile:
+        return None
+    members = [cls.from_summary(m) for m in profile["members"]]
+    return {k: v for k, v in profile.items() if k != "members"} | {"members": members}
 
 
 def _unit_parts(parts: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:

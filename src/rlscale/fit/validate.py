@@ -18,7 +18,7 @@ import pandas as pd
 
 from rlscale.errors import InputError
 from rlscale.fit.data import FitData, load_fit_data
-from rlscale.fit.estimator import FitConfig, LawFit, band, n_key
+from rlscale.fit.estimator import FitConfig, LawFit, n_key
 from rlscale.fit.laws import get_law
 
 MIN_PREFIX_POINTS = 3  # a prefix fit needs two parameters and one point to spare
@@ -45,12 +45,8 @@ def _forecast_errors(
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, dict[float, np.ndarray]]:
     """(L, lo, hi) forecast at each point with its 95% band, its absolute error, and per band
     level whether the truth is inside."""
-    _, _, center, sd, df = fit.forecast(N, X)
-    L = np.exp(center) if fit.config.space == "log" else center
-    inside, bands = {}, {}
-    for level in LEVELS:
-        lo, hi = band(center, sd, df, level, fit.config.space)
-        inside[level], bands[level] = (truth >= lo) & (truth <= hi), (lo, hi)
+    _, _, L, bands = fit.bands(N, X, LEVELS)
+    inside = {lv: (truth >= lo) & (truth <= hi) for lv, (lo, hi) in bands.items()}
     return (L, *bands[0.95]), np.abs(L - truth), inside
 
 
@@ -113,6 +109,7 @@ def _forecast(fd: FitData, config: FitConfig, train: np.ndarray) -> dict[str, An
         m = fd.N[test] == N
         per_N[n_key(N)] = _scores(err[m], _masked(inside, m)) | {"n": int(m.sum())}
     return _scores(err, inside) | {
+        "profile": fit.profile_note or None,
         "n_train": int(train.sum()),
         "n_test": int(test.sum()),
         "fit_converged": fit.converged_,

@@ -268,7 +268,10 @@ def holdout_forecast(result: dict[str, Any]) -> Figure | None:
         ax.axis("off")
         ax.text(0.01, 0.5, "no forecast: the fit did not converge", va="center")
         return Figure(title, _svg(fig), f"{result.get('law')} fit: {result.get('message')}")
-    return _forecast_figure(title, [result], result["x"], f"{result['law']} fitted on the others")
+    figure = _forecast_figure(title, [result], result["x"], f"{result['law']} fitted on the others")
+    if result.get("profile"):
+        figure = Figure(figure.title, figure.svg, f"{figure.caption} The law: {result['profile']}.")
+    return figure
 
 
 def prefix_forecasts(results: list[dict[str, Any]], x: str = "C") -> Figure | None:
