@@ -331,7 +331,8 @@ def ratio_interval(fit: dict[str, Any], ratio: float | None) -> list[float] | No
     var = m[i, i] * scale[i] ** 2 + m[j, j] * scale[j] ** 2 - 2 * m[i, j] * scale[i] * scale[j]
     if not np.isfinite(var) or var < 0:
         return None
-    width = float(np.exp(Z95 * np.sqrt(var)))
+    # an unidentified ratio's interval is unbounded (inf), not an overflow
+    width = float(np.exp(min(Z95 * np.sqrt(var), 700.0)))
     return [ratio / width, ratio * width]
 
 

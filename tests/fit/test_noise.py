@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rlscale.fit.estimator import FitConfig, LawFit
-from rlscale.fit.noise import estimate_noise
+from rlscale.fit.noise import estimate_noise, variance_power
 from rlscale.fit.validate import prefix
 from rlscale.simulate import ar1_noise, preset, simulate
 
@@ -103,3 +103,22 @@ def test_correlated_fit_round_trips_through_json() -> None:
     assert back.noise_ == fit.noise_
     a, b = fit.predict([7e9, 72e9], [1e20, 1e21]), back.predict([7e9, 72e9], [1e20, 1e21])
     assert np.allclose(a[["L", "lo", "hi"]], b[["L", "lo", "hi"]], rtol=1e-9)
+
+
+def test_variance_power_finds_how_the_scatter_grows_as_L_falls() -> None:
+    rng = np.random.default_rng(4)
+    L = np.exp(rng.uniform(np.log(0.05), np.log(0.9), 2000))
+    e = rng.normal(0, 0.01, L.size) / L  # noise additive in L, seen in ln L: SD ∝ 1/L
+    power, level = variance_power(e, L)
+    assert power == pytest.approx(-1.0, abs=0.1)
+    assert level == pytest.approx(np.exp(np.mean(np.log(L))))
+    assert variance_power(e, np.full(L.size, 0.3))[0] == 0.0  # L constant: nothing to learn
+
+
+def test_a_log_fit_of_noise_additive_in_L_widens_its_bands_where_L_is_low() -> None:
+    data = simulate(replace(preset("paper-base"), noise=0.01))
+    fit = LawFit(law="paper").fit(data)
+    assert fit.noise_.power == pytest.approx(-1.0, abs=0.25)
+    pred = fit.predict([0.5e9, 72e9], [1e18, 1e22])  # high L for the smallest, low for the largest
+    width = np.log(pred["hi"] / pred["lo"]).to_numpy()
+    assert pred["L"].iloc[0] > pred["L"].iloc[1] and width[1] > 1.5 * width[0]

@@ -436,8 +436,9 @@ class LawFit:
             )
         else:
             unit_run, unit_point, var_other = zero, zero, quad(self.cov_)
+        L = np.exp(center) if self.config.space == "log" else center
         sd, df = self.noise_.band_sd_and_df(
-            unit_run, unit_point, var_other, new_point=interval == "prediction"
+            unit_run, unit_point, var_other, new_point=interval == "prediction", L=L
         )
         return N_arr, X_arr, center, sd, df
 
@@ -657,8 +658,9 @@ def _noise_and_covariance(
     def weighted(x: np.ndarray) -> np.ndarray:
         return np.asarray(problem.sqrt_w * problem.full_residuals(x))
 
+    fitted_L = np.exp(problem.law.ln_L(params, fd.curves))
     noise, run_unit, point_unit = estimate_noise(
-        model, weighted(v), _numeric_jacobian(weighted, v), fd.curve_id, fd.curves.X
+        model, weighted(v), _numeric_jacobian(weighted, v), fd.curve_id, fd.curves.X, fitted_L
     )
     return noise, (run_unit, point_unit)
 

@@ -15,6 +15,9 @@ absorb part of the noise (a run's offset disappears into a per-size E; a trend i
 ignoring that biases ρ towards zero on short curves. The parameters' covariance is then the
 sandwich B·JᵀΣJ·B (B = (JᵀJ)⁻¹), and bands use a Student t quantile whose degrees of freedom
 combine those of σ_run and σ_point (Satterthwaite): few runs or few points give wide bands.
+The noise may also scale with the fitted loss, SD ∝ L^power (`variance_power`): an error rate
+seen in ln L scatters more where L is low; residuals are divided by that scale before the
+moments are taken, and a forecast's own noise is scaled to its L.
 
 All functions here are pure: arrays in, arrays or frozen values out.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,7 @@ from scipy import signal, stats
 
 NOISE_MODELS = ("correlated", "independent")
 RHO_MAX = 0.98
+POWER_MAX = 2.0
 BISECTIONS = 30
 
 Apply = Callable[[np.ndarray], np.ndarray]
@@ -47,6 +51,16 @@ class Noise:
     rho: float  # correlation of successive points of a run
     df_point: float  # degrees of freedom of the σ_point estimate
     df_run: float  # … of the σ_run estimate (0: not estimable; σ_run is then 0)
+    power: float = 0.0  # noise SD ∝ (L / level)^power: where L is low, ln L scatters more
+    level: float = 1.0  # the L at which the SDs above hold (geometric mean of the fitted L)
+
+    def scale(self, L: np.ndarray) -> np.ndarray:
+        """The noise SD at fitted loss L relative to its SD at `level`."""
+        if self.power == 0:
+            return np.ones_like(np.asarray(L, dtype=float))
+        return np.asarray(
+            (np.maximum(np.asarray(L, dtype=float), 1e-300) / self.level) ** self.power
+        )
 
     def to_json(self) -> dict[str, float | str]:
         return {
@@ -56,6 +70,8 @@ class Noise:
             "rho": self.rho,
             "df_point": self.df_point,
             "df_run": self.df_run,
+            "power": self.power,
+            "level": self.level,
         }
 
     @classmethod
@@ -65,7 +81,8 @@ class Noise:
             return math.inf if value is None else float(value)
 
         names = ("sigma_point", "sigma_run", "rho", "df_point", "df_run")
-        return cls(str(d["model"]), *(number(k) for k in names))
+        shape = {"power": float(d.get("power", 0.0)), "level": float(d.get("level", 1.0))}
+        return cls(str(d["model"]), *(number(k) for k in names), **shape)
 
     def band_sd_and_df(
         self,
@@ -73,12 +90,13 @@ class Noise:
         unit_point: np.ndarray,
         var_other: np.ndarray,
         new_point: bool = True,
+        L: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """SD and degrees of freedom of a forecast's error: the parameters' variance per unit
         σ_run² (`unit_run`) and per unit σ_point² (`unit_point`), a variance known outright
         (`var_other`, e.g. a bootstrap's), and a new point's own noise (its run's offset and
-        its scatter) when `new_point`."""
-        own = 1.0 if new_point else 0.0
+        its scatter, at its forecast loss `L`) when `new_point`."""
+        own = 0.0 if not new_point else (1.0 if L is None else self.scale(L) ** 2)
         run = (unit_run + own) * self.sigma_run**2
         point = (unit_point + own) * self.sigma_point**2
         total = run + point + var_other
@@ -154,21 +172,45 @@ def lag_apply(curve: np.ndarray) -> Apply:
     return apply
 
 
-def _projected_trace(A: Apply, S: Apply, Q: np.ndarray, n: int, trace_AS: float) -> float:
-    """tr(M A M S) with M = I − QQᵀ: tr(AS) − 2 tr(QᵀASQ) + tr(QᵀAQ·QᵀSQ)."""
-    if Q.shape[1] == 0:
+def _projected_trace(
+    A: Apply, S: Apply, B: tuple[np.ndarray, np.ndarray], trace_AS: float
+) -> float:
+    """tr(PᵀAP·S) with P = I − L·Kᵀ (B = (L, K)), the map from noise to scaled residuals:
+    tr(AS) − 2 tr(LᵀA·SK) + tr(LᵀAL·KᵀSK). Unscaled, L = K = Q and P = I − QQᵀ."""
+    L, K = B
+    if L.shape[1] == 0:
         return trace_AS
-    SQ = S(Q)
-    return float(trace_AS - 2 * np.sum(Q * A(SQ)) + np.sum((Q.T @ A(Q)) * (Q.T @ SQ).T))
+    SK = S(K)
+    return float(trace_AS - 2 * np.sum(L * A(SK)) + np.sum((L.T @ A(L)) * (K.T @ SK).T))
+
+
+def variance_power(e: np.ndarray, L: np.ndarray) -> tuple[float, float]:
+    """(power, level): the slope of ln|e| on ln L (noise SD ∝ L^power; E ln|z| is a constant
+    for Gaussian z, so the slope is the SD's) and the geometric mean of L. No slope (0) when L
+    spans less than 10% or the residuals are too few or exactly zero."""
+    L = np.maximum(np.asarray(L, dtype=float), 1e-300)
+    lnL = np.log(L)
+    level = float(np.exp(lnL.mean()))
+    use = np.abs(e) > 0
+    if use.sum() < 10 or np.ptp(lnL[use]) < 0.1:
+        return 0.0, level
+    slope = np.polyfit(lnL[use], np.log(np.abs(e[use])), 1)[0]
+    return float(np.clip(slope, -POWER_MAX, POWER_MAX)), level
 
 
 # --- estimation --------------------------------------------------------------------------------
 def estimate_noise(
-    model: str, e: np.ndarray, J: np.ndarray, curve: np.ndarray, X: np.ndarray
+    model: str,
+    e: np.ndarray,
+    J: np.ndarray,
+    curve: np.ndarray,
+    X: np.ndarray,
+    L: np.ndarray | None = None,
 ) -> tuple[Noise, np.ndarray, np.ndarray]:
     """The error model of weighted residuals `e` (Jacobian `J` of the weighted residuals in the
-    free parameters), with the unit covariances (Cov_run, Cov_point) of the parameters: the
-    parameters' covariance is σ_run²·Cov_run + σ_point²·Cov_point."""
+    free parameters; `L` the fitted loss of each point, for a noise that varies with it), with
+    the unit covariances (Cov_run, Cov_point) of the parameters: the parameters' covariance is
+    σ_run²·Cov_run + σ_point²·Cov_point."""
     if model not in NOISE_MODELS:
         raise ValueError(f"unknown noise model {model!r}; choose one of {', '.join(NOISE_MODELS)}")
     n, p = J.shape
@@ -178,15 +220,18 @@ def estimate_noise(
         return Noise(model, math.sqrt(s2), 0.0, 0.0, float(max(n - p, 1)), 0.0), 0 * bread, bread
     order = np.lexsort((X, curve))
     e, J = e[order], J[order]
+    power, level = variance_power(e, L[order]) if L is not None else (0.0, 1.0)
+    h = (np.maximum(L[order], 1e-300) / level) ** power if L is not None else np.ones(n)
     _, run = np.unique(curve[order], return_inverse=True)
     segments = _segments(run)
     Q = _orthonormal_basis(J)
-    moments = _Moments(e, run, segments, Q)
-    noise = moments.solve()
+    moments = _Moments(e / h, run, segments, (Q / h[:, None], Q * h[:, None]))
+    noise = replace(moments.solve(), power=power, level=level)
     R = ar1_apply(segments, noise.rho)
     U = run_sum_apply(run)
-    cov_run = bread @ (J.T @ U(J)) @ bread
-    cov_point = bread @ (J.T @ R(J)) @ bread
+    HJ = J * h[:, None]
+    cov_run = bread @ (HJ.T @ U(HJ)) @ bread
+    cov_point = bread @ (HJ.T @ R(HJ)) @ bread
     return noise, cov_run, cov_point
 
 
@@ -210,8 +255,14 @@ def _block_sum(lengths: np.ndarray, powers: np.ndarray) -> float:
 class _Moments:
     """The three quadratic forms of the residuals and their expectations under the model."""
 
-    def __init__(self, e: np.ndarray, run: np.ndarray, segments: list[slice], Q: np.ndarray):
-        self.e, self.run, self.segments, self.Q = e, run, segments, Q
+    def __init__(
+        self,
+        e: np.ndarray,
+        run: np.ndarray,
+        segments: list[slice],
+        basis: tuple[np.ndarray, np.ndarray],
+    ):
+        self.e, self.run, self.segments, self.B = e, run, segments, basis
         self.n = e.size
         self.lengths = np.array([s.stop - s.start for s in segments], dtype=float)
         self.I: Apply = lambda x: x
@@ -219,21 +270,22 @@ class _Moments:
         self.q0 = float(e @ e)
         self.q1 = float(e @ self.A(e))
         self.qb = float(e @ self.U(e))
-        self.U_coef = {  # tr(M·A·M·U) for A = I, lag, U
-            "0": _projected_trace(self.I, self.U, Q, self.n, self.n),
-            "1": _projected_trace(self.A, self.U, Q, self.n, float(np.sum(self.lengths - 1))),
-            "b": _projected_trace(self.U, self.U, Q, self.n, float(np.sum(self.lengths**2))),
+        self.U_coef = {  # tr(PᵀAP·U) for A = I, lag, U
+            "0": _projected_trace(self.I, self.U, basis, self.n),
+            "1": _projected_trace(self.A, self.U, basis, float(np.sum(self.lengths - 1))),
+            "b": _projected_trace(self.U, self.U, basis, float(np.sum(self.lengths**2))),
         }
         self.df_run = self._df_run()
 
     def _df_run(self) -> float:
-        """Satterthwaite df of the run-offset part: tr(K)²/tr(K²), K = CᵀMC (C: run indicator),
+        """Satterthwaite df of the run-offset part: tr(K)²/tr(K²), K = CᵀPC (C: run indicator),
         the run sums left free by the fit (0 when every run has its own free level)."""
         G = len(self.segments)
-        CtQ = np.zeros((G, self.Q.shape[1]))
-        np.add.at(CtQ, self.run, self.Q)
-        K = np.diag(self.lengths) - CtQ @ CtQ.T
-        eig = np.linalg.eigvalsh(K)
+        CtL, CtK = np.zeros((G, self.B[0].shape[1])), np.zeros((G, self.B[1].shape[1]))
+        np.add.at(CtL, self.run, self.B[0])
+        np.add.at(CtK, self.run, self.B[1])
+        K = np.diag(self.lengths) - CtL @ CtK.T
+        eig = np.linalg.eigvalsh(0.5 * (K + K.T))
         eig = eig[eig > 1e-9 * self.lengths.max()]  # run sums the fit absorbed: none left free
         if G < 2 or eig.size == 0:
             return 0.0
@@ -241,14 +293,15 @@ class _Moments:
         return free if free > 0.5 else 0.0
 
     def _point_coefs(self, rho: float) -> tuple[float, float, float, float]:
-        """tr(M·A·M·R(ρ)) for A = I, lag, U; and the df of σ_point (tr(MR)²/tr(MRMR))."""
-        R = ar1_apply(self.segments, rho)
+        """tr(PᵀAP·R(ρ)) for A = I, lag, U; and the df of σ_point (tr(MR)²/tr(MRMR), with P
+        in place of M)."""
+        R, B = ar1_apply(self.segments, rho), self.B
         powers = rho ** np.arange(int(self.lengths.max()))
         tr_R_sum = _block_sum(self.lengths, powers)
-        c0 = _projected_trace(self.I, R, self.Q, self.n, self.n)
-        c1 = _projected_trace(self.A, R, self.Q, self.n, rho * float(np.sum(self.lengths - 1)))
-        cb = _projected_trace(self.U, R, self.Q, self.n, tr_R_sum)
-        c_RR = _projected_trace(R, R, self.Q, self.n, _block_sum(self.lengths, powers**2))
+        c0 = _projected_trace(self.I, R, B, self.n)
+        c1 = _projected_trace(self.A, R, B, rho * float(np.sum(self.lengths - 1)))
+        cb = _projected_trace(self.U, R, B, tr_R_sum)
+        c_RR = _projected_trace(R, R, B, _block_sum(self.lengths, powers**2))
         df = c0**2 / c_RR if c_RR > 0 else 0.0
         return c0, c1, cb, df
 
