@@ -288,7 +288,7 @@ def test_unidentified_scale_parameter_gets_an_unbounded_interval_not_an_overflow
             "L": [0.984375] * 4 + [0.921875, 0.84375, 0.90625, 0.90625],
         }
     )
-    fit = LawFit(law="paper", x="C").fit(df, profile=False)
+    fit = LawFit(law="paper", x="C", profile="off").fit(df)
     assert "not identified" in fit.message_
     lo, hi = fit.ci95_["N0"]
     assert 0 <= lo < fit.params_["N0"] and hi == math.inf

@@ -23,6 +23,9 @@ def backtest_command(
     noise: str = typer.Option(
         "correlated", help="Error model of the bands: correlated (runs) or independent."
     ),
+    profile: str = typer.Option(
+        "auto", help="Profile unidentified parameters: auto (up to 20,000 points), on, off."
+    ),
     fix: list[str] = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE."),
     fractions: list[str] = typer.Option(
         ["0.1,0.25,0.5"], "--fractions", help="Forecast origins: fractions of each run fitted."
@@ -35,7 +38,7 @@ def backtest_command(
     from rlscale.errors import InputError
     from rlscale.fit.validate import backtest
 
-    config = build_config(law, x, by, space, loss, delta, weighting, noise, fix)
+    config = build_config(law, x, by, space, loss, delta, weighting, noise, fix, profile=profile)
     origins = [float(f) for f in parse_numbers(fractions, "--fractions")]
     for f in origins:
         if not 0 < f < 1:

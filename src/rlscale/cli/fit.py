@@ -26,6 +26,9 @@ def fit_command(
     noise: str = typer.Option(
         "correlated", help="Error model of the bands: correlated (runs) or independent."
     ),
+    profile: str = typer.Option(
+        "auto", help="Profile unidentified parameters: auto (up to 20,000 points), on, off."
+    ),
     bootstrap: int = typer.Option(0, help="Bootstrap replicates (0: Jacobian uncertainty)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
     fix: list[str] = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE."),
@@ -46,7 +49,7 @@ def fit_command(
     from rlscale.fit.estimator import LawFit
 
     config = build_config(
-        law, x, by, space, loss, delta, weighting, noise, fix, bootstrap=bootstrap, seed=seed
+        law, x, by, space, loss, delta, weighting, noise, fix, bootstrap, seed, profile
     )
     fd = read_fit_data(data, config, dedupe)
     fitter = LawFit(config).fit(fd, progress=_progress(bootstrap))
@@ -76,6 +79,7 @@ def build_config(
     fix: list[str],
     bootstrap: int = 0,
     seed: int = 0,
+    profile: str = "auto",
 ) -> Any:
     """The FitConfig of a command's options (validated there)."""
     from rlscale.fit.estimator import FitConfig
@@ -92,6 +96,7 @@ def build_config(
         seed=seed,
         fixed=tuple(_parse_fix(item) for item in fix),
         noise=noise,
+        profile=cast(Any, profile),
     )
 
 

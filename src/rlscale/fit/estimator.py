@@ -32,10 +32,12 @@ from rlscale.fit.profile import (
 from rlscale.fit.solver import Loss, Objective, Problem, Solution, solve_law
 
 Weighting = Literal["point", "curve"]
+Profiling = Literal["auto", "on", "off"]
 Interval = Literal["prediction", "confidence"]
 Z95 = 1.959963984540054
 Progress = Callable[[int], None]
 PROFILE_LEVEL = 0.95
+PROFILE_AUTO_POINTS = 20_000  # a profile refits the law dozens of times: automatic up to here
 OPEN_WORDS = {"above": "above", "below": "below", "both": "both ways"}
 Bands = dict[float, tuple[np.ndarray, np.ndarray]]
 
@@ -55,6 +57,7 @@ class FitConfig:
     seed: int = 0
     fixed: tuple[tuple[str, float], ...] = ()
     noise: str = "correlated"
+    profile: Profiling = "auto"  # auto: on up to PROFILE_AUTO_POINTS points
 
     def __post_init__(self) -> None:
         if self.law not in LAWS:
@@ -64,6 +67,7 @@ class FitConfig:
         _one_of("--loss", self.loss, ("l2", "huber"))
         _one_of("--weighting", self.weighting, ("point", "curve"))
         _one_of("--noise", self.noise, NOISE_MODELS)
+        _one_of("--profile", self.profile, ("auto", "on", "off"))
         if not (math.isfinite(self.delta) and self.delta > 0):
             raise InputError(f"--delta must be a positive number, not {self.delta}")
         if self.bootstrap < 0:
@@ -116,11 +120,12 @@ class LawFit:
         data: pd.DataFrame | FitData,
         source: str = "data",
         progress: Progress | None = None,
-        profile: bool = True,
+        start: Mapping[str, float] | None = None,
     ) -> LawFit:
-        """Fit the law; with `profile`, parameters the data leaves unidentified are profiled
-        (see `rlscale.fit.profile`) and forecasts come from the plausible fits."""
-        start = time.perf_counter()
+        """Fit the law. Parameters the data leaves unidentified are profiled (`config.profile`;
+        see `rlscale.fit.profile`) and forecasts come from the plausible fits. From `start`
+        (all parameters), the fit is polished from there alone, without a grid search."""
+        began = time.perf_counter()
         cfg, law = self.config, get_law(self.config.law)
         fd = data if isinstance(data, FitData) else self._load(data, source)
         if cfg.space == "log" and np.any(fd.L <= 0):
@@ -132,8 +137,11 @@ class LawFit:
         w = curve_weights(fd.curve_id, cfg.weighting)
         y = objective.target(fd.L)
         fixed = dict(cfg.fixed)
-        starts = self._warm_starts(law, fd, w, fixed)
-        sol = solve_law(law, fd.curves, y, w, objective, fixed, starts)
+        if start is None:
+            starts = self._warm_starts(law, fd, w, fixed)
+            sol = solve_law(law, fd.curves, y, w, objective, fixed, starts)
+        else:
+            sol = solve_law(law, fd.curves, y, w, objective, fixed, [start], grid=False)
         problem = Problem(law, fd.curves, y, w, objective, fixed)
         self._set_point_estimate(law, fd, problem, sol)
         if cfg.bootstrap:
@@ -147,9 +155,9 @@ class LawFit:
         else:
             self._set_jacobian_uncertainty()
         self.profile_: dict[str, Any] | None = None
-        if profile:
+        if cfg.profile != "off":
             self._profile(fd, problem)
-        self.seconds_ = time.perf_counter() - start
+        self.seconds_ = time.perf_counter() - began
         return self
 
     # --- partially identified fits -----------------------------------------------------------
@@ -165,6 +173,12 @@ class LawFit:
         free_globals = [problem.specs[n] for n in law.global_names if n not in dict(cfg.fixed)]
         names = unidentified(free_globals, self.all_params_, se, law.searched(cfg.space, fd.curves))
         if not names:
+            return
+        if cfg.profile == "auto" and fd.n > PROFILE_AUTO_POINTS:
+            self.message_ += (
+                f"; not profiled on {fd.n:,} points (automatic up to {PROFILE_AUTO_POINTS:,}): "
+                f"--profile on forecasts from the fits the data does not reject, slowly"
+            )
             return
         specs = [problem.specs[n] for n in names]
         fits = self._profile_pass(fd, grid(specs))
@@ -188,11 +202,17 @@ class LawFit:
         self.message_ += "; " + self.profile_note
 
     def _profile_pass(self, fd: FitData, points: Sequence[Mapping[str, float]]) -> list[LawFit]:
-        """The converged fits with the profiled parameters fixed at each grid point."""
-        cfg, fits = self.config, []
+        """The converged fits with the profiled parameters fixed at each grid point, each
+        polished from the nearest converged one (a full search where that fails)."""
+        cfg, fits = self.config, list[LawFit]()
         for values in points:
-            member = LawFit(replace(cfg, fixed=cfg.fixed + tuple(values.items()), bootstrap=0))
-            member.fit(fd, profile=False)
+            member_cfg = replace(
+                cfg, fixed=cfg.fixed + tuple(values.items()), bootstrap=0, profile="off"
+            )
+            start = _nearest(fits, values) if fits else self.all_params_
+            member = LawFit(member_cfg).fit(fd, start={**start, **values})
+            if not member.converged_:
+                member = LawFit(member_cfg).fit(fd)
             if member.converged_:
                 fits.append(member)
         return fits
@@ -671,8 +691,21 @@ def band(
     """(lo, hi) of a `level` band around `center` (residual space) back in L."""
     half = quantile(level, df) * sd
     if space == "log":
-        return np.exp(center - half), np.exp(center + half)
+        with np.errstate(over="ignore"):  # an unbounded band is inf, as it should read
+            return np.exp(center - half), np.exp(center + half)
     return np.clip(center - half, 0, None), center + half
+
+
+def _nearest(fits: Sequence[LawFit], values: Mapping[str, float]) -> dict[str, float]:
+    """The parameters of the fit whose profiled values lie nearest `values` (log distance)."""
+
+    def gap(a: float, b: float) -> float:
+        return abs(math.log(a / b)) if a > 0 and b > 0 else abs(a - b)
+
+    def distance(fit: LawFit) -> float:
+        return sum(gap(fit.all_params_[k], v) for k, v in values.items())
+
+    return dict(min(fits, key=distance).all_params_)
 
 
 def _objective(fit: LawFit) -> float:

@@ -31,12 +31,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy import signal, stats
+from scipy import optimize, signal, stats
 
 NOISE_MODELS = ("correlated", "independent")
 RHO_MAX = 0.98
+RHO_TOL = 1e-4
 POWER_MAX = 2.0
-BISECTIONS = 30
 
 Apply = Callable[[np.ndarray], np.ndarray]
 
@@ -129,19 +129,38 @@ def _segments(curve: np.ndarray) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
-def ar1_apply(segments: list[slice], rho: float) -> Apply:
-    """X ↦ R X, R block-diagonal with R_ij = ρ^|i−j| inside each run (two recursive filters)."""
+class Layout:
+    """Points sorted by (run, X) laid out as a (runs × longest run) grid, so a filter along
+    every run is one vectorised call instead of one per run."""
+
+    def __init__(self, segments: list[slice]):
+        lengths = np.array([s.stop - s.start for s in segments])
+        self.shape = (len(segments), int(lengths.max()) if len(segments) else 0)
+        self.row = np.repeat(np.arange(len(segments)), lengths)
+        self.col = np.arange(int(lengths.sum())) - np.repeat(
+            np.array([s.start for s in segments]), lengths
+        )
+
+    def pad(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.shape + x.shape[1:])
+        out[self.row, self.col] = x
+        return out
+
+    def unpad(self, grid: np.ndarray) -> np.ndarray:
+        return np.asarray(grid[self.row, self.col])
+
+
+def ar1_apply(layout: Layout, rho: float) -> Apply:
+    """X ↦ R X, R block-diagonal with R_ij = ρ^|i−j| inside each run: a forward and a backward
+    recursive filter along each run (zero padding after a run's end adds nothing backwards)."""
 
     def apply(x: np.ndarray) -> np.ndarray:
         if rho == 0:
             return x.copy()
-        out = np.empty_like(x)
-        for s in segments:
-            seg = x[s]
-            fwd = signal.lfilter([1.0], [1.0, -rho], seg, axis=0)
-            bwd = signal.lfilter([1.0], [1.0, -rho], seg[::-1], axis=0)[::-1]
-            out[s] = fwd + bwd - seg
-        return out
+        grid = layout.pad(x)
+        fwd = signal.lfilter([1.0], [1.0, -rho], grid, axis=1)
+        bwd = signal.lfilter([1.0], [1.0, -rho], grid[:, ::-1], axis=1)[:, ::-1]
+        return layout.unpad(fwd + bwd - grid)
 
     return apply
 
@@ -173,15 +192,13 @@ def lag_apply(curve: np.ndarray) -> Apply:
 
 
 def _projected_trace(
-    A: Apply, S: Apply, B: tuple[np.ndarray, np.ndarray], trace_AS: float
+    LtAL: np.ndarray, AL: np.ndarray, SK: np.ndarray, K: np.ndarray, trace_AS: float
 ) -> float:
-    """tr(PᵀAP·S) with P = I − L·Kᵀ (B = (L, K)), the map from noise to scaled residuals:
-    tr(AS) − 2 tr(LᵀA·SK) + tr(LᵀAL·KᵀSK). Unscaled, L = K = Q and P = I − QQᵀ."""
-    L, K = B
-    if L.shape[1] == 0:
+    """tr(PᵀAP·S) with P = I − L·Kᵀ, the map from noise to scaled residuals, from LᵀAL, A·L
+    and S·K: tr(AS) − 2 tr((AL)ᵀ·SK) + tr(LᵀAL·KᵀSK) (A symmetric). Unscaled, L = K = Q."""
+    if K.shape[1] == 0:
         return trace_AS
-    SK = S(K)
-    return float(trace_AS - 2 * np.sum(L * A(SK)) + np.sum((L.T @ A(L)) * (K.T @ SK).T))
+    return float(trace_AS - 2 * np.sum(AL * SK) + np.sum(LtAL * (K.T @ SK).T))
 
 
 def variance_power(e: np.ndarray, L: np.ndarray) -> tuple[float, float]:
@@ -224,10 +241,11 @@ def estimate_noise(
     h = (np.maximum(L[order], 1e-300) / level) ** power if L is not None else np.ones(n)
     _, run = np.unique(curve[order], return_inverse=True)
     segments = _segments(run)
+    layout = Layout(segments)
     Q = _orthonormal_basis(J)
-    moments = _Moments(e / h, run, segments, (Q / h[:, None], Q * h[:, None]))
+    moments = _Moments(e / h, run, segments, layout, (Q / h[:, None], Q * h[:, None]))
     noise = replace(moments.solve(), power=power, level=level)
-    R = ar1_apply(segments, noise.rho)
+    R = ar1_apply(layout, noise.rho)
     U = run_sum_apply(run)
     HJ = J * h[:, None]
     cov_run = bread @ (HJ.T @ U(HJ)) @ bread
@@ -260,20 +278,29 @@ class _Moments:
         e: np.ndarray,
         run: np.ndarray,
         segments: list[slice],
+        layout: Layout,
         basis: tuple[np.ndarray, np.ndarray],
     ):
-        self.e, self.run, self.segments, self.B = e, run, segments, basis
+        self.e, self.run, self.segments, self.layout, self.B = e, run, segments, layout, basis
         self.n = e.size
         self.lengths = np.array([s.stop - s.start for s in segments], dtype=float)
-        self.I: Apply = lambda x: x
         self.A, self.U = lag_apply(run), run_sum_apply(run)
         self.q0 = float(e @ e)
         self.q1 = float(e @ self.A(e))
         self.qb = float(e @ self.U(e))
+        L, K = basis
+        # A·L and LᵀAL for A = I, lag, U: fixed, whatever ρ
+        self.AL = {"0": L, "1": self.A(L), "b": self.U(L)}
+        self.LtAL = {key: L.T @ AL for key, AL in self.AL.items()}
+        UK = self.U(K)
+        traces = {
+            "0": self.n,
+            "1": float(np.sum(self.lengths - 1)),
+            "b": float(np.sum(self.lengths**2)),
+        }
         self.U_coef = {  # tr(PᵀAP·U) for A = I, lag, U
-            "0": _projected_trace(self.I, self.U, basis, self.n),
-            "1": _projected_trace(self.A, self.U, basis, float(np.sum(self.lengths - 1))),
-            "b": _projected_trace(self.U, self.U, basis, float(np.sum(self.lengths**2))),
+            key: _projected_trace(self.LtAL[key], self.AL[key], UK, K, traces[key])
+            for key in traces
         }
         self.df_run = self._df_run()
 
@@ -295,13 +322,18 @@ class _Moments:
     def _point_coefs(self, rho: float) -> tuple[float, float, float, float]:
         """tr(PᵀAP·R(ρ)) for A = I, lag, U; and the df of σ_point (tr(MR)²/tr(MRMR), with P
         in place of M)."""
-        R, B = ar1_apply(self.segments, rho), self.B
+        R, (L, K) = ar1_apply(self.layout, rho), self.B
         powers = rho ** np.arange(int(self.lengths.max()))
-        tr_R_sum = _block_sum(self.lengths, powers)
-        c0 = _projected_trace(self.I, R, B, self.n)
-        c1 = _projected_trace(self.A, R, B, rho * float(np.sum(self.lengths - 1)))
-        cb = _projected_trace(self.U, R, B, tr_R_sum)
-        c_RR = _projected_trace(R, R, B, _block_sum(self.lengths, powers**2))
+        RK, RL = R(K), R(L)
+        traces = {
+            "0": self.n,
+            "1": rho * float(np.sum(self.lengths - 1)),
+            "b": _block_sum(self.lengths, powers),
+        }
+        c0, c1, cb = (
+            _projected_trace(self.LtAL[k], self.AL[k], RK, K, traces[k]) for k in ("0", "1", "b")
+        )
+        c_RR = _projected_trace(L.T @ RL, RL, RK, K, _block_sum(self.lengths, powers**2))
         df = c0**2 / c_RR if c_RR > 0 else 0.0
         return c0, c1, cb, df
 
@@ -320,21 +352,18 @@ class _Moments:
         return a, b, a * u1 + b * c1, df
 
     def solve(self) -> Noise:
-        """ρ where the expected lag-1 product meets the observed one (bisection; it rises with
-        ρ), clipped to [0, RHO_MAX]."""
+        """ρ where the expected lag-1 product meets the observed one (Brent; it rises with ρ),
+        clipped to [0, RHO_MAX]."""
 
         def excess(rho: float) -> float:
             return self._variances(rho)[2] - self.q1
 
-        lo, hi = 0.0, RHO_MAX
-        if excess(lo) >= 0:
-            hi = lo
-        elif excess(hi) <= 0:
-            lo = hi
-        for _ in range(BISECTIONS if lo < hi else 0):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
-        rho = 0.5 * (lo + hi)
+        if excess(0.0) >= 0:
+            rho = 0.0
+        elif excess(RHO_MAX) <= 0:
+            rho = RHO_MAX
+        else:
+            rho = float(optimize.brentq(excess, 0.0, RHO_MAX, xtol=RHO_TOL))
         a, b, _, df_point = self._variances(rho)
         df_run = self.df_run if a > 0 else 0.0
         return Noise("correlated", math.sqrt(b), math.sqrt(a), rho, max(df_point, 1.0), df_run)
