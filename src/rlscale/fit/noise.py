@@ -166,12 +166,13 @@ def ar1_apply(layout: Layout, rho: float) -> Apply:
 
 
 def run_sum_apply(curve: np.ndarray) -> Apply:
-    """X ↦ U X, U block-diagonal of ones: every row gets its run's column sums."""
+    """X ↦ U X, U block-diagonal of ones: every row gets its run's column sums (rows sorted
+    by run, so each run is one contiguous block)."""
+    starts = np.flatnonzero(np.concatenate([[True], curve[1:] != curve[:-1]]))
+    lengths = np.diff(np.append(starts, curve.size))
 
     def apply(x: np.ndarray) -> np.ndarray:
-        sums = np.zeros((int(curve.max()) + 1, *x.shape[1:]))
-        np.add.at(sums, curve, x)
-        return np.asarray(sums[curve])
+        return np.repeat(np.add.reduceat(x, starts, axis=0), lengths, axis=0)
 
     return apply
 
@@ -308,15 +309,20 @@ class _Moments:
         """Satterthwaite df of the run-offset part: tr(K)²/tr(K²), K = CᵀPC (C: run indicator),
         the run sums left free by the fit (0 when every run has its own free level)."""
         G = len(self.segments)
-        CtL, CtK = np.zeros((G, self.B[0].shape[1])), np.zeros((G, self.B[1].shape[1]))
-        np.add.at(CtL, self.run, self.B[0])
-        np.add.at(CtK, self.run, self.B[1])
-        K = np.diag(self.lengths) - CtL @ CtK.T
-        eig = np.linalg.eigvalsh(0.5 * (K + K.T))
-        eig = eig[eig > 1e-9 * self.lengths.max()]  # run sums the fit absorbed: none left free
-        if G < 2 or eig.size == 0:
-            return 0.0
-        free = float(eig.sum() ** 2 / np.sum(eig**2))
+        starts = np.array([s.start for s in self.segments])
+        CtL = np.add.reduceat(self.B[0], starts, axis=0) if G else self.B[0][:0]
+        CtK = np.add.reduceat(self.B[1], starts, axis=0) if G else self.B[1][:0]
+        # K = D − CtL·CtKᵀ (D the run lengths): its traces from p×p products, never G×G
+        VtU = CtK.T @ CtL
+        trace = float(self.lengths.sum() - np.trace(VtU))
+        trace2 = float(
+            np.sum(self.lengths**2)
+            - 2 * np.sum(self.lengths * np.sum(CtL * CtK, axis=1))
+            + np.sum(VtU * VtU.T)
+        )
+        if G < 2 or trace <= 1e-9 * self.lengths.sum() or trace2 <= 0:
+            return 0.0  # every run's sum absorbed by the fit: none left free
+        free = trace**2 / trace2
         return free if free > 0.5 else 0.0
 
     def _point_coefs(self, rho: float) -> tuple[float, float, float, float]:
