@@ -37,6 +37,7 @@ Interval = Literal["prediction", "confidence"]
 Z95 = 1.959963984540054
 Progress = Callable[[int], None]
 PROFILE_LEVEL = 0.95
+PROFILE_MEMBERS = 24  # plausible fits kept for the envelope (and stored)
 PROFILE_AUTO_POINTS = 20_000  # a profile refits the law dozens of times: automatic up to here
 OPEN_WORDS = {"above": "above", "below": "below", "both": "both ways"}
 Bands = dict[float, tuple[np.ndarray, np.ndarray]]
@@ -189,12 +190,14 @@ class LawFit:
             fd, grid(narrowed(specs, [m.all_params_ for m, k in zip(fits, keep, strict=True) if k]))
         )
         keep = self._plausible(fd, fits, len(names))
-        members = sorted((m for m, k in zip(fits, keep, strict=True) if k), key=_objective)
+        plausible_fits = sorted((m for m, k in zip(fits, keep, strict=True) if k), key=_objective)
+        members = _thinned(plausible_fits, names)
         self.profile_ = {
             "params": names,
             "level": PROFILE_LEVEL,
+            "plausible": len(plausible_fits),
             "open": open_ends(
-                specs, [m.all_params_ for m in members], [m.all_params_ for m in fits]
+                specs, [m.all_params_ for m in plausible_fits], [m.all_params_ for m in fits]
             ),
             "members": members,
         }
@@ -255,7 +258,7 @@ class LawFit:
         level = round(100 * self.profile_["level"])
         return (
             f"not identified by the data: {', '.join(self.profile_['params'])}; forecasts and "
-            f"intervals span the {len(self.profile_['members'])} fits the data does not reject "
+            f"intervals span the {self.profile_['plausible']} fits the data does not reject "
             f"(profile likelihood, {level}%): {'; '.join(parts)}"
         )
 
@@ -706,6 +709,21 @@ def _nearest(fits: Sequence[LawFit], values: Mapping[str, float]) -> dict[str, f
         return sum(gap(fit.all_params_[k], v) for k, v in values.items())
 
     return dict(min(fits, key=distance).all_params_)
+
+
+def _thinned(members: list[LawFit], names: Sequence[str]) -> list[LawFit]:
+    """At most PROFILE_MEMBERS plausible fits (best first): the best, the extremes of every
+    profiled parameter, and fits evenly spread over the rest (the envelope of their bands is
+    what forecasts use, and every member is stored in the FitResult)."""
+    if len(members) <= PROFILE_MEMBERS:
+        return members
+    keep = {0}
+    for name in names:
+        values = [m.all_params_[name] for m in members]
+        keep |= {int(np.argmin(values)), int(np.argmax(values))}
+    spread = np.linspace(0, len(members) - 1, PROFILE_MEMBERS - len(keep)).round().astype(int)
+    keep |= set(spread.tolist())
+    return [members[i] for i in sorted(keep)]
 
 
 def _objective(fit: LawFit) -> float:
