@@ -7,26 +7,35 @@ from typing import Any
 import typer
 
 from rlscale.cli._common import fmt, handles_errors, parse_numbers, stdout, write_json
-from rlscale.cli.fit import build_config, read_fit_data
+from rlscale.cli.fit import (
+    BY,
+    DELTA,
+    FIX,
+    LAW,
+    LOSS,
+    NOISE,
+    PROFILE,
+    SPACE,
+    WEIGHTING,
+    X,
+    build_config,
+    read_fit_data,
+)
 
 
 @handles_errors
 def backtest_command(
     data: str = typer.Argument(..., help="CSV, Parquet or JSONL long table, or '-' for stdin."),
-    law: str = typer.Option("paper", help="Law name (see `rlscale fit --help`)."),
-    x: str = typer.Option("C", "--x", help="Resource column: C (compute), D (data) or step."),
-    by: str = typer.Option("N", help="Column holding the model size."),
-    space: str = typer.Option("log", help="Residuals in ln L ('log') or in L ('linear')."),
-    loss: str = typer.Option("l2", help="l2 or huber."),
-    delta: float = typer.Option(1e-3, help="Huber threshold on the residuals."),
-    weighting: str = typer.Option("point", help="Equal weight per 'point' or per 'curve'."),
-    noise: str = typer.Option(
-        "correlated", help="Error model of the bands: correlated (runs) or independent."
-    ),
-    profile: str = typer.Option(
-        "auto", help="Profile unidentified parameters: auto (up to 20,000 points), on, off."
-    ),
-    fix: list[str] = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE."),
+    law: str = LAW,
+    x: str = X,
+    by: str = BY,
+    space: str = SPACE,
+    loss: str = LOSS,
+    delta: float = DELTA,
+    weighting: str = WEIGHTING,
+    noise: str = NOISE,
+    profile: str = PROFILE,
+    fix: list[str] = FIX,
     fractions: list[str] = typer.Option(
         ["0.1,0.25,0.5"], "--fractions", help="Forecast origins: fractions of each run fitted."
     ),

@@ -10,28 +10,40 @@ from rlscale.cli._common import fmt, handles_errors, parse_number, parse_numbers
 
 EXIT_NOT_CONVERGED = 3
 
+# The options that decide a fit, shared by every command that fits (fit, backtest).
+LAW = typer.Option(
+    "paper", help="Law name: paper, loglinear, paper_e_sat, powerlaw_floor, sigmoid."
+)
+X = typer.Option("C", "--x", help="Resource column: C (compute), D (data) or step.")
+BY = typer.Option("N", help="Column holding the model size.")
+SPACE = typer.Option("log", help="Residuals in ln L ('log') or in L ('linear').")
+LOSS = typer.Option("l2", help="l2 or huber.")
+DELTA = typer.Option(1e-3, help="Huber threshold on the residuals.")
+WEIGHTING = typer.Option("point", help="Equal weight per 'point' or per 'curve'.")
+NOISE = typer.Option(
+    "correlated", help="Error model of the bands: correlated (runs) or independent."
+)
+PROFILE = typer.Option(
+    "auto", help="Profile unidentified parameters: auto (up to 20,000 points), on, off."
+)
+FIX = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE.")
+
 
 @handles_errors
 def fit_command(
     data: str = typer.Argument(..., help="CSV, Parquet or JSONL long table, or '-' for stdin."),
-    law: str = typer.Option(
-        "paper", help="Law name: paper, loglinear, paper_e_sat, powerlaw_floor, sigmoid."
-    ),
-    x: str = typer.Option("C", "--x", help="Resource column: C (compute), D (data) or step."),
-    by: str = typer.Option("N", help="Column holding the model size."),
-    space: str = typer.Option("log", help="Residuals in ln L ('log') or in L ('linear')."),
-    loss: str = typer.Option("l2", help="l2 or huber."),
-    delta: float = typer.Option(1e-3, help="Huber threshold on the residuals."),
-    weighting: str = typer.Option("point", help="Equal weight per 'point' or per 'curve'."),
-    noise: str = typer.Option(
-        "correlated", help="Error model of the bands: correlated (runs) or independent."
-    ),
-    profile: str = typer.Option(
-        "auto", help="Profile unidentified parameters: auto (up to 20,000 points), on, off."
-    ),
+    law: str = LAW,
+    x: str = X,
+    by: str = BY,
+    space: str = SPACE,
+    loss: str = LOSS,
+    delta: float = DELTA,
+    weighting: str = WEIGHTING,
+    noise: str = NOISE,
+    profile: str = PROFILE,
     bootstrap: int = typer.Option(0, help="Bootstrap replicates (0: Jacobian uncertainty)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
-    fix: list[str] = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE."),
+    fix: list[str] = FIX,
     holdout_n: list[str] = typer.Option(
         [], "--holdout-N", help="Validate: fit without these sizes and forecast them."
     ),
