@@ -35,6 +35,7 @@ from scipy import optimize, signal, stats
 
 NOISE_MODELS = ("correlated", "independent")
 RHO_MAX = 0.98
+MIN_CORRELATION_DOF = 8  # residual degrees of freedom below which ρ and σ_run are not estimated
 RHO_TOL = 1e-4
 POWER_MAX = 2.0
 
@@ -244,8 +245,13 @@ def estimate_noise(
     segments = _segments(run)
     layout = Layout(segments)
     Q = _orthonormal_basis(J)
-    moments = _Moments(e / h, run, segments, layout, (Q / h[:, None], Q * h[:, None]))
-    noise = replace(moments.solve(), power=power, level=level)
+    if n - Q.shape[1] < MIN_CORRELATION_DOF:  # too few points to tell correlation from noise
+        s2 = float(np.sum((e / h) ** 2)) / max(n - Q.shape[1], 1)
+        noise = Noise("correlated", math.sqrt(s2), 0.0, 0.0, float(max(n - Q.shape[1], 1)), 0.0)
+        noise = replace(noise, power=power, level=level)
+    else:
+        moments = _Moments(e / h, run, segments, layout, (Q / h[:, None], Q * h[:, None]))
+        noise = replace(moments.solve(), power=power, level=level)
     R = ar1_apply(layout, noise.rho)
     U = run_sum_apply(run)
     HJ = J * h[:, None]

@@ -293,6 +293,7 @@ def _forecast_figure(title: str, results: list[dict[str, Any]], x: str, label: s
         ax.scatter(r["X"], r["truth"], s=12, color=color, label=f"{name}: MAE {r['mae']:.3f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    clipped = _frame_points(ax, results)
     ax.set_xlabel({"C": "compute C (FLOPs)", "D": "data D (prompts seen)"}.get(x, x))
     ax.set_ylabel("test loss L")
     ax.legend(fontsize=7)
@@ -300,7 +301,23 @@ def _forecast_figure(title: str, results: list[dict[str, Any]], x: str, label: s
     caption = f"Dashed: forecast ({label}); shaded: 95% prediction band; dots: measured" + (
         "; squares: the points fitted." if label == "prefix" else "."
     )
+    if clipped:
+        caption += " The band runs past the plot where it is cut off."
     return Figure(title, _svg(fig), caption)
+
+
+def _frame_points(ax: Any, results: list[dict[str, Any]]) -> bool:
+    """Frame the L axis on the measured points and forecasts (a factor 3 either side), not on a
+    band that may span decades; True when some band is cut off."""
+    values = [v for r in results for k in ("truth", "L", "prefix_L") for v in r.get(k) or []]
+    values = [v for v in values if v > 0]
+    if not values:
+        return False
+    lo, hi = min(values) / 3, max(values) * 3
+    bands = [v for r in results for v in r["lo"] + r["hi"] if v > 0]
+    everything = values + bands
+    ax.set_ylim(max(lo, min(everything)), min(hi, max(everything)))
+    return any(v < lo or v > hi for v in bands)
 
 
 def best_size(fit: dict[str, Any] | None, budgets: np.ndarray) -> Figure | None:
