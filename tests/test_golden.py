@@ -54,3 +54,9 @@ def test_micro_quick_study_records_are_unchanged(tmp_path: Path) -> None:
             record = {k: v for k, v in json.loads(line).items() if k not in TIMING}
             lines.append(json.dumps(record, sort_keys=True))
     matches_golden("micro_quick_steps.jsonl", "\n".join(lines) + "\n")
+    # the study folder is data for `rlscale backtest` (its τ = 1 runs, as its fits use)
+    backtest = rlscale("backtest", str(out), "--json", "-")
+    assert backtest.returncode == 0, backtest.stderr
+    result = json.loads(backtest.stdout)
+    assert [r["fraction"] for r in result["prefix"]] == [0.1, 0.25, 0.5]
+    assert all("skipped" in r or r["n_test"] > 0 for r in result["prefix"])

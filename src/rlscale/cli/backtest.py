@@ -25,7 +25,9 @@ from rlscale.cli.fit import (
 
 @handles_errors
 def backtest_command(
-    data: str = typer.Argument(..., help="CSV, Parquet or JSONL long table, or '-' for stdin."),
+    data: str = typer.Argument(
+        ..., help="CSV, Parquet or JSONL long table, '-' for stdin, or a study folder."
+    ),
     law: str = LAW,
     x: str = X,
     by: str = BY,

@@ -31,7 +31,9 @@ FIX = typer.Option([], "--fix", help="Fix a global parameter: NAME=VALUE.")
 
 @handles_errors
 def fit_command(
-    data: str = typer.Argument(..., help="CSV, Parquet or JSONL long table, or '-' for stdin."),
+    data: str = typer.Argument(
+        ..., help="CSV, Parquet or JSONL long table, '-' for stdin, or a study folder."
+    ),
     law: str = LAW,
     x: str = X,
     by: str = BY,
@@ -113,13 +115,26 @@ def build_config(
 
 
 def read_fit_data(data: str, config: Any, dedupe: bool) -> Any:
-    """The command's DATA argument ('-': stdin) as validated fit input."""
+    """The command's DATA argument as validated fit input: a table ('-': stdin), or a study
+    folder (its scaling table: every τ = 1 run's evaluated steps, as its fits use)."""
+    from pathlib import Path
+
+    from rlscale.errors import InputError
     from rlscale.fit.data import load_fit_data
     from rlscale.table import read_table
 
     source = "<stdin>" if data == "-" else data
+    if data != "-" and Path(data).is_dir():
+        from rlscale.analysis import scaling_table
+        from rlscale.store import load_study_records
+
+        if not (Path(data) / "runs").is_dir():
+            raise InputError(f"{data}: a folder, but not a study folder (no runs/)")
+        table = scaling_table(load_study_records(Path(data)))
+    else:
+        table = read_table(data)
     return load_fit_data(
-        read_table(data), config.x, by=config.by, space=config.space, source=source, dedupe=dedupe
+        table, config.x, by=config.by, space=config.space, source=source, dedupe=dedupe
     )
 
 
