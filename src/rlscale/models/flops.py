@@ -14,6 +14,8 @@ Conventions (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Tabl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def train_flops(n_params: float, tokens: float) -> float:
     """6·N per trained token (forward + backward)."""
@@ -36,12 +38,29 @@ def paper_compute(n_params: float, prompt_tokens: float, response_tokens: float)
     return 6.0 * n_params * (prompt_tokens + response_tokens)
 
 
+def sequences_attention_flops(n_layer: int, d_attn: int, lengths: Iterable[int]) -> float:
+    """Forward attention FLOPs of one pass over sequences of these lengths (causal)."""
+    return sum(attention_flops(n_layer, d_attn, int(T)) for T in lengths)
+
+
 def grpo_step_flops(
-    n_params: float, n_total: float, generated: float, scored: float, trained: float
+    n_params: float,
+    n_total: float,
+    generated: float,
+    scored: float,
+    trained: float,
+    attention: float = 0.0,
 ) -> float:
-    """The real cost of a GRPO step: sampling, scoring (old/reference log-probs), training."""
+    """The real cost of a GRPO step: sampling, scoring (old/reference log-probs), training.
+
+    `attention` is the forward attention FLOPs of one pass over the sampled sequences; the
+    scoring and training passes repeat it in proportion to the tokens they compute (a backward
+    pass costs twice a forward one), so a pass over fewer tokens (a shared prompt counted once)
+    costs proportionally less."""
+    passes = 1.0 + (scored + 3.0 * trained) / generated if generated > 0 else 0.0
     return (
         forward_flops(n_total, generated)
         + forward_flops(n_total, scored)
         + train_flops(n_params, trained)
+        + attention * passes
     )

@@ -16,3 +16,12 @@ def count_params(model: Any) -> tuple[int, int]:
     if output is not None and output.weight is not embedding:
         embed += output.weight.numel()
     return total - embed, total
+
+
+def attention_dims(config: Any) -> tuple[int, int]:
+    """(layers, d_attn) of a transformer config: d_attn = query heads × head size, the width of
+    the QKᵀ and attention-times-V products (key/value heads do not change it)."""
+    layers = int(config.num_hidden_layers)
+    heads = int(config.num_attention_heads)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return layers, heads * int(head_dim)

@@ -26,8 +26,9 @@ import torch
 
 from rlscale.data import Problem, eval_subset, prompt_sequence
 from rlscale.errors import InputError, RlscaleError
-from rlscale.models.flops import grpo_step_flops, paper_compute
+from rlscale.models.flops import grpo_step_flops, paper_compute, sequences_attention_flops
 from rlscale.models.load import count_params
+from rlscale.models.params import attention_dims
 from rlscale.rl.checkpoint import load_latest, save_checkpoint
 from rlscale.rl.config import GRPOConfig
 from rlscale.rl.evaluate import EvalResult, encode_prompt, evaluate, rewards_for
@@ -101,6 +102,7 @@ class GRPOTrainer:
         self.on_step = on_step
         self.on_note = on_note or _note_to_stderr
         self.N, self.N_total = count_params(model)
+        self.attention_dims = attention_dims(model.config)
         self.sequence = training_sequence(data.train, cfg)
         self.unique_cum = _unique_counts(self.sequence)
         self.pool_size = len({p.id for p in self.sequence})
@@ -248,7 +250,9 @@ class GRPOTrainer:
         updated = time.perf_counter()
         tokens_prompt = sum(len(c.prompt_ids) for c in completions)
         tokens_response = sum(len(c.response_ids) for c in completions)
-        self._account(tokens_prompt, tokens_response, update)
+        lengths = [len(c.prompt_ids) + len(c.response_ids) for c in completions]
+        attention = sequences_attention_flops(*self.attention_dims, lengths)
+        self._account(tokens_prompt, tokens_response, update, attention)
         record = self._base_record(step) | {
             "tokens_prompt": tokens_prompt,
             "tokens_response": tokens_response,
@@ -274,12 +278,19 @@ class GRPOTrainer:
         self.counters.wall_s += time.perf_counter() - started
         return record | self._cumulative()
 
-    def _account(self, tokens_prompt: int, tokens_response: int, update: dict[str, Any]) -> None:
+    def _account(
+        self, tokens_prompt: int, tokens_response: int, update: dict[str, Any], attention: float
+    ) -> None:
         tokens = tokens_prompt + tokens_response
         self.counters.tokens_cum += tokens
         self.counters.flops_paper_cum += paper_compute(self.N, tokens_prompt, tokens_response)
         self.counters.flops_total_cum += grpo_step_flops(
-            self.N, self.N_total, tokens, update["tokens_scored"], update["tokens_trained"]
+            self.N,
+            self.N_total,
+            tokens,
+            update["tokens_scored"],
+            update["tokens_trained"],
+            attention,
         )
 
     # --- evaluation and records ---------------------------------------------------------
