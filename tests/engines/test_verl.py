@@ -19,7 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from rlscale.cli import app
-from rlscale.data import load_problems
+from rlscale.data import Progress, load_problems
 from rlscale.engines.verl import (
     RunFiles,
     command,
@@ -238,6 +238,12 @@ def test_local_verl_runs_crash_resume_and_fit_like_native_runs(tmp_path: Path) -
         assert records[-1]["prompts_seen"] == STEPS * BATCH and records[-1]["tau"] == run.tau
         assert [r["eval_L"] is not None for r in records] == [True, False, True, False, True]
         assert records[-1]["eval_L@extra"] == pytest.approx(records[-1]["eval_L"] + 0.05)
+        # the data columns mean what the native engine's do: cumulative distinct prompts, passes
+        native = Progress([p.id for p in training_sequence(load_problems(TRAIN), run.grpo)])
+        for r in records:
+            want = native.columns(int(r["prompts_seen"]))
+            assert (r["unique_prompts"], r["epoch"]) == (want["unique_prompts"], want["epoch"])
+        assert records[0]["unique_prompts"] == 0 and records[-1]["epoch"] > 0
     result = analyse_study(spec, out)
     assert (out / "report.html").exists() and (out / "fits" / "loglinear-C.json").exists()
     assert {r["state"] for r in result["runs"]} == {"done"}  # type: ignore[index, union-attr]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from rlscale.errors import InputError
+from rlscale.errors import InputError, RlscaleError
 from rlscale.rl.checkpoint import LATEST, load_latest, save_checkpoint
 from rlscale.store import read_records
 from tests.conftest import WarmModel
@@ -125,3 +125,21 @@ def test_stale_temp_files_go_and_a_temp_directory_is_left_to_its_writer(tmp_path
     (tmp_path / ".final.tmp").mkdir()
     remove_stale_temps(tmp_path)
     assert not (tmp_path / ".steps.jsonl.x1.tmp").exists() and (tmp_path / ".final.tmp").is_dir()
+
+
+def test_resume_refuses_a_changed_prompt_order(warm_model: WarmModel, tmp_path: Path) -> None:
+    """Same spec, but the training file now holds its problems in another order: the
+    checkpoint's prompt sequence no longer matches, and resuming would silently train on
+    another curriculum."""
+    out, cfg = tmp_path / "run", SMALL.replace(steps=2)
+    small_run(warm_model, out, cfg, run="r")
+    shutil.rmtree(out / "final")  # as if killed before the end
+    (out / "summary.json").unlink()
+    original = warm_model.train.read_text()
+    try:
+        lines = original.splitlines()
+        warm_model.train.write_text("".join(line + "\n" for line in reversed(lines)))
+        with pytest.raises(RlscaleError, match="prompts, or their order, differ"):
+            small_run(warm_model, out, cfg, run="r")
+    finally:
+        warm_model.train.write_text(original)

@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoConfig
 from typer.testing import CliRunner
 
 from rlscale.cli import app
 from rlscale.data import generate, load_problems
 from rlscale.errors import InputError
 from rlscale.models.load import load_model
+from rlscale.models.params import attention_dims
 from rlscale.rl.config import GRPOConfig
 from rlscale.rl.trainer import GRPOTrainer, RunData, training_sequence
 from rlscale.store import read_records
@@ -63,19 +65,33 @@ def test_compute_columns_are_exact_sums_of_the_logged_tokens(
     records = small_run(warm_model, tmp_path / "run", cfg)
     assert [r["step"] for r in records] == [0, 1, 2, 3, 4]
     N, N_total = records[0]["N"], records[0]["N_total"]
-    paper = total = 0.0
+    layers, d_attn = attention_dims(AutoConfig.from_pretrained(warm_model.path))
+    sequences = cfg.prompts_per_step * cfg.group_size
+    paper = linear = 0.0
+    previous = records[0]["flops_total_cum"]
     for r in records[1:]:
         tokens = r["tokens_prompt"] + r["tokens_response"]
         paper += 6 * N * tokens
-        total += (
+        step_linear = (
             2 * N_total * tokens + 2 * N_total * r["tokens_scored"] + 6 * N * r["tokens_trained"]
         )
+        linear += step_linear
         assert r["flops_paper_cum"] == pytest.approx(paper, rel=1e-12)
-        assert r["flops_total_cum"] == pytest.approx(total, rel=1e-12)
+        # attention on top: one forward pass costs 2·layers·d_attn·Σ T(T+1)/2 over the sequences,
+        # at least as if all had the mean length T̄ (convexity), at most as if all had the longest
+        passes = 1 + (r["tokens_scored"] + 3 * r["tokens_trained"]) / tokens
+        mean = tokens / sequences
+        longest = tokens - (sequences - 1)  # one sequence could hold all but one token each
+        low = 2 * layers * d_attn * sequences * mean * (mean + 1) / 2 * passes
+        high = 2 * layers * d_attn * tokens * (longest + 1) / 2 * passes
+        attention = r["flops_total_cum"] - previous - step_linear
+        assert low * (1 - 1e-9) <= attention <= high
+        previous = r["flops_total_cum"]
         assert (
             r["tokens_trained"] == cfg.updates_per_batch * r["tokens_scored"]
         )  # KL on: scored once
         assert r["prompts_seen"] == r["step"] * cfg.prompts_per_step
+    assert records[-1]["flops_total_cum"] > linear  # attention counted
     assert sum(r["groups_kept"] for r in records[1:]) > 0  # the warm model earns some reward
     trained = [r for r in records[1:] if r["groups_kept"]]
     assert all(0.0 < r["entropy"] < math.log(100) for r in trained)  # 100-token vocabulary

@@ -2,6 +2,7 @@
 
 from rlscale.data.loaders import load_problems, read_problems
 from rlscale.data.order import (
+    Progress,
     curriculum_order,
     eval_subset,
     find_overlap,
@@ -16,6 +17,7 @@ __all__ = [
     "TASKS",
     "DataError",
     "Problem",
+    "Progress",
     "curriculum_order",
     "eval_subset",
     "find_overlap",

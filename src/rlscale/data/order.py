@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import random
@@ -123,3 +124,24 @@ def eval_subset(problems: Sequence[Problem], limit: int, seed: int) -> list[Prob
         return list(problems)
     keep = sorted(random.Random(seed).sample(range(len(problems)), limit))
     return [problems[i] for i in keep]
+
+
+class Progress:
+    """Where a run stands in its prompt sequence after `seen` prompts: how many distinct
+    problems it has met (`unique_prompts`) and how many passes over its pool (`epoch`) — the
+    StepRecord's data columns, whichever engine ran it."""
+
+    def __init__(self, ids: Sequence[str]):
+        seen: set[str] = set()
+        self.unique_cum: list[int] = []
+        for problem_id in ids:
+            seen.add(problem_id)
+            self.unique_cum.append(len(seen))
+        self.pool_size = len(seen)
+        self.digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+    def columns(self, seen: int) -> dict[str, float]:
+        if not self.unique_cum or seen <= 0:
+            return {"unique_prompts": 0, "epoch": 0.0}
+        at = min(seen, len(self.unique_cum))
+        return {"unique_prompts": self.unique_cum[at - 1], "epoch": seen / self.pool_size}

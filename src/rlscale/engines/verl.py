@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlscale.data.order import Progress
 from rlscale.errors import InputError
 
 if TYPE_CHECKING:
@@ -479,12 +480,32 @@ def collect(run: RunSpec, folder: Path, n: float) -> tuple[list[dict[str, Any]],
     ingested = to_records(steps, n, run.grpo.prompts_per_step, run.name, HOLDOUT_SOURCE)
     g = run.grpo
     identity = {"model": run.model, "seed": run.seed, "tau": run.tau}
-    identity["unique_prompts"] = min(g.total_prompts, g.total_prompts // g.tau)
-    records = [r | identity for r in ingested.records]
+    progress = _progress(RunFiles(folder.resolve()).train)
+    records = [
+        r | identity | (progress.columns(int(r["prompts_seen"])) if progress else {})
+        for r in ingested.records
+    ]
     first, last = records[0], records[-1]
     complete = not ingested.gaps and first["step"] == 0 and last["step"] >= g.steps
     complete = complete and first["eval_L"] is not None  # L before training
     return records, complete
+
+
+def _progress(train: Path) -> Progress | None:
+    """The run's place in its prompt sequence, from the training file `prepare` wrote in the
+    run's order (None when it is gone: the data columns are then left out, not guessed)."""
+    if not train.exists():
+        return None
+    return _progress_of(train, train.stat().st_mtime_ns)
+
+
+@functools.cache
+def _progress_of(train: Path, mtime_ns: int) -> Progress:
+    """Read once per file version: the logs are synced every second while a run goes."""
+    import pandas as pd
+
+    info = pd.read_parquet(train, columns=["extra_info"])["extra_info"]
+    return Progress([str(row["id"]) for row in info])
 
 
 def publish(run: RunSpec, folder: Path, n: float) -> bool:

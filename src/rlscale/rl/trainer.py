@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from rlscale.data import Problem, eval_subset, prompt_sequence
+from rlscale.data import Problem, Progress, eval_subset, prompt_sequence
 from rlscale.errors import InputError, RlscaleError
 from rlscale.models.flops import grpo_step_flops, paper_compute, sequences_attention_flops
 from rlscale.models.load import count_params
@@ -104,8 +104,7 @@ class GRPOTrainer:
         self.N, self.N_total = count_params(model)
         self.attention_dims = attention_dims(model.config)
         self.sequence = training_sequence(data.train, cfg)
-        self.unique_cum = _unique_counts(self.sequence)
-        self.pool_size = len({p.id for p in self.sequence})
+        self.progress = Progress([p.id for p in self.sequence])
         self.evals = {"": eval_subset(data.holdout, cfg.eval_problems, cfg.seed)} | {
             name: eval_subset(ps, cfg.eval_problems, cfg.seed) for name, ps in data.extra.items()
         }
@@ -190,6 +189,12 @@ class GRPOTrainer:
         if resumed.skipped:
             self.on_note(f"resuming from {resumed.file}, the newest intact checkpoint")
         state = resumed.state
+        if state.get("sequence_sha256", self.progress.digest) != self.progress.digest:
+            raise RlscaleError(
+                f"{resumed.file}: the run's prompts, or their order, differ from those it was "
+                "trained on (the training data changed?); restore them or start again with "
+                "another --out"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -211,6 +216,7 @@ class GRPOTrainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
             "counters": asdict(self.counters),
+            "sequence_sha256": self.progress.digest,
         }
         save_checkpoint(self.out / "ckpt", self.step, state, self.cfg.keep_checkpoints)
 
@@ -337,9 +343,7 @@ class GRPOTrainer:
             "tau": self.cfg.tau,
             "seed": self.cfg.seed,
             "prompts_seen": seen,
-            "unique_prompts": self.unique_cum[seen - 1] if seen else 0,
-            "epoch": seen / self.pool_size,
-        }
+        } | self.progress.columns(seen)
 
     def _cumulative(self) -> dict[str, Any]:
         return asdict(self.counters)
@@ -375,15 +379,6 @@ def _check_same_spec(path: Path, spec: dict[str, Any]) -> None:
 
 def _jsonish(value: Any) -> Any:
     return json.loads(json.dumps(value))
-
-
-def _unique_counts(sequence: Sequence[Problem]) -> list[int]:
-    seen: set[str] = set()
-    out = []
-    for p in sequence:
-        seen.add(p.id)
-        out.append(len(seen))
-    return out
 
 
 def _fusable(model: Any) -> bool:
