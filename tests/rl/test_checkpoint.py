@@ -143,3 +143,15 @@ def test_resume_refuses_a_changed_prompt_order(warm_model: WarmModel, tmp_path: 
             small_run(warm_model, out, cfg, run="r")
     finally:
         warm_model.train.write_text(original)
+
+
+def test_a_run_resumes_with_another_number_of_verifier_workers(
+    warm_model: WarmModel, tmp_path: Path
+) -> None:
+    out, cfg = tmp_path / "run", SMALL.replace(steps=2)
+    first = small_run(warm_model, out, cfg, run="r")
+    shutil.rmtree(out / "final")
+    (out / "summary.json").unlink()
+    again = small_run(warm_model, out, cfg.replace(verify_workers=2), run="r")
+    strip = [{k: v for k, v in r.items() if k not in TIMING} for r in first]
+    assert [{k: v for k, v in r.items() if k not in TIMING} for r in again] == strip

@@ -63,3 +63,12 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
     bad.write_text("- just\n- a list\n")
     with pytest.raises(InputError, match="expected a mapping"):
         load_config(str(bad))
+
+
+def test_verifier_workers_default_to_the_spare_cores() -> None:
+    cfg = GRPOConfig()
+    assert cfg.verifier_workers(cores=16, torch_threads=1) == 15  # a GPU trainer: one core
+    assert cfg.verifier_workers(cores=2, torch_threads=2) == 1  # none spare: still one
+    assert GRPOConfig(verify_workers=3).verifier_workers(cores=2, torch_threads=2) == 3
+    with pytest.raises(InputError, match="verify_workers must be an integer >= 0"):
+        GRPOConfig(verify_workers=-1)

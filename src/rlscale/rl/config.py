@@ -60,6 +60,9 @@ class GRPOConfig:
     curriculum: bool = True
     rollout_batch: int = 512
     seed: int = 0
+    # Verifier worker processes: 0 = the cores torch leaves spare (at least one). Verdicts do not
+    # depend on it, so a run may resume with another value.
+    verify_workers: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "prompts_per_step", "group_size", "updates_per_batch"):
@@ -71,6 +74,7 @@ class GRPOConfig:
         for name in ("micro_batch_tokens",):
             _at_least(self, name, 1)
         _at_least(self, "warmup_steps", 0)
+        _at_least(self, "verify_workers", 0)
         _at_least(self, "eval_problems", 0)
         if self.prompts_per_step % self.mini_batches:
             raise InputError(
@@ -93,6 +97,11 @@ class GRPOConfig:
     @property
     def total_prompts(self) -> int:
         return self.steps * self.prompts_per_step
+
+    def verifier_workers(self, cores: int, torch_threads: int) -> int:
+        """How many verifier processes to run beside a trainer using `torch_threads` of
+        `cores`: the setting, or else the spare cores, at least one."""
+        return self.verify_workers or max(1, cores - torch_threads)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -153,7 +154,10 @@ class GRPOTrainer:
             self._finish(records)
             return records
         self.model.config._attn_implementation = "sdpa"
-        with VerifierPool(workers=1) as pool:
+        on_gpu = next(self.model.parameters()).device.type == "cuda"
+        trainer_threads = 1 if on_gpu else torch.get_num_threads()  # a GPU trainer needs one core
+        workers = self.cfg.verifier_workers(os.cpu_count() or 1, trainer_threads)
+        with VerifierPool(workers=workers) as pool:
             if self.step < 0:
                 records.append(self._log(self._evaluation_record(pool)))
                 self.step = 0
@@ -364,11 +368,16 @@ def _eval_columns(result: EvalResult, name: str) -> dict[str, Any]:
     }
 
 
+RESULT_FREE = ("verify_workers",)  # settings a run may change when it resumes
+
+
 def _check_same_spec(path: Path, spec: dict[str, Any]) -> None:
     old = json.loads(path.read_text())
     changed = [k for k in spec if k != "config" and old.get(k) != spec[k]]
     changed += [
-        f"config.{k}" for k, v in spec["config"].items() if old["config"].get(k) != _jsonish(v)
+        f"config.{k}"
+        for k, v in spec["config"].items()
+        if k not in RESULT_FREE and old["config"].get(k, v) != _jsonish(v)
     ]
     if changed:
         raise InputError(
