@@ -20,7 +20,8 @@ from rlscale.verify.answer import (
         (r"so the answer is \boxed{\frac{1}{2}}.", r"\frac{1}{2}", "boxed"),
         (r"<think>maybe \boxed{3}</think> it is \boxed{4}", "4", "boxed"),
         (r"<think>\boxed{3}</think> The final answer is 12.", "12", "phrase"),
-        (r"\boxed{1} then \boxed{\{1, 2\}}", r"\{1, 2\}", "boxed"),
+        (r"\boxed{1}. Then \boxed{\{1, 2\}}", r"\{1, 2\}", "boxed"),  # a new sentence
+        (r"\boxed{1} then \boxed{\{1, 2\}}", r"1, \{1, 2\}", "boxed"),  # one sentence: both
         (r"\fbox{7}", "7", "boxed"),
         (r"\boxed 5", "5", "boxed"),
         (r"a \boxed{2} and an unclosed \boxed{", "2", "boxed"),

@@ -1,14 +1,18 @@
 """The comparison policy: decide one (response, gold) pair. Runs inside verifier workers.
 
 Policy, in order (each step documented in README):
-1. Extraction (`answer.extract_answer`): after the last </think>, the last \\boxed{}, else "final
-   answer is …", else the response's tail for math-verify's LaTeX extraction. An answer longer than
-   the cap is unparsable without parsing.
-2. Multiple choice: a gold that is a letter A–E (optionally in parentheses) needs that letter.
-3. Exact numbers: when gold and answer are both plain integers, decimals or numeric fractions
+1. Extraction (`answer.extract_answer`): after the last </think>, the last explicit final answer:
+   the final group of boxes (the last \\boxed{} and those before it in the same sentence), or a
+   "final answer is …" after every box; else the response's tail for math-verify's LaTeX
+   extraction. An answer longer than the cap is unparsable without parsing.
+2. Several boxes: against a gold of one part each box must be correct (rival candidates never
+   win); against a gold of n comma-separated parts there must be n boxes, each judged against its
+   part in order (a tuple), or matched by label when every part is `name = value`.
+3. Multiple choice: a gold that is a letter A–E (optionally in parentheses) needs that letter.
+4. Exact numbers: when gold and answer are both plain integers, decimals or numeric fractions
    (thousands separators, `x = …`, trailing % and ° allowed), their exact rational values must be
-   equal: no tolerance, so 10000 ≠ 10001 and 0.333 ≠ 1/3.
-4. Otherwise math-verify: the gold wrapped in \\boxed{} and the answer are parsed with its LaTeX
+   equal: no tolerance, so 10000 ≠ 10001 and 0.333 ≠ 1/3. A numeric gold is never matched as text.
+5. Otherwise math-verify: the gold wrapped in \\boxed{} and the answer are parsed with its LaTeX
    extraction only (its plain-expression extraction runs sympy's parse_expr, an eval, on model
    text: never used) and compared with `verify`. Its own signal-based timeouts are off: the worker
    is killed from outside instead.
@@ -18,15 +22,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any, Literal
 
 from rlscale.verify.answer import (
     MAX_ANSWER_CHARS,
+    by_label,
     canonical,
     choice_letter,
     exact_number,
     extract_answer,
+    gold_parts,
+    labels_clash,
     normalize_gold,
 )
 
@@ -53,19 +60,57 @@ def judge(
     answer = extract_answer(response, cap)
     if answer.too_long or answer.text is None:
         return "unparsable"
-    letter = _GOLD_LETTER.match(canonical(gold_text))
+    if len(answer.parts) > 1:
+        return _judge_boxes(gold_text, answer.parts, gold_cache)
+    return _judge_one(gold_text, answer.text, answer.how, gold_cache)
+
+
+def _judge_boxes(
+    gold: str, boxes: tuple[str, ...], gold_cache: MutableMapping[str, Any] | None
+) -> Kind:
+    """Several final boxes. Against a one-part gold every box must be correct, so boxing rival
+    candidates never wins. Against an n-part gold, n boxes, part by part: in order (a tuple), or
+    by label when every part is `name = value` (labels, not order, say which part is which)."""
+    parts = gold_parts(gold)
+    if len(parts) == 1:
+        return _all_correct(((gold, box) for box in boxes), gold_cache)
+    if len(parts) != len(boxes):
+        return "wrong"
+    pairs = list(zip(parts, by_label(parts, boxes) or boxes, strict=True))
+    if any(labels_clash(part, box) for part, box in pairs):
+        return "wrong"
+    return _all_correct(pairs, gold_cache)
+
+
+def _all_correct(pairs: Iterable[tuple[str, str]], cache: MutableMapping[str, Any] | None) -> Kind:
+    """Correct when every (gold, box) pair is; the first wrong one ends it, so boxing many
+    candidates costs no more parses than it takes to find one wrong."""
+    unparsable = False
+    for gold, box in pairs:
+        kind = _judge_one(gold, box, "boxed", cache)
+        if kind == "wrong":
+            return "wrong"
+        unparsable |= kind != "correct"
+    return "unparsable" if unparsable else "correct"
+
+
+def _judge_one(
+    gold: str, answer: str, how: str, gold_cache: MutableMapping[str, Any] | None
+) -> Kind:
+    letter = _GOLD_LETTER.match(canonical(gold))
     if letter:
-        said = choice_letter(answer.text) if answer.how != "tail" else _last_letter(answer.text)
+        said = choice_letter(answer) if how != "tail" else _last_letter(answer)
         if said is None:
             return "unparsable"
         return "correct" if said == letter.group(1) else "wrong"
-    if answer.how != "tail":
-        g, p = exact_number(gold_text), exact_number(answer.text)
+    if how != "tail":
+        g, p = exact_number(gold), exact_number(answer)
         if g is not None and p is not None:
             return "correct" if g == p else "wrong"
-        if _same_text(gold_text, answer.text):
+        # A numeric gold is decided by value, never by text: `32, 349` is not 32,349.
+        if g is None and _same_text(gold, answer):
             return "correct"
-    return _symbolic(gold_text, answer.text, answer.how, gold_cache)
+    return _symbolic(gold, answer, how, gold_cache)
 
 
 def _same_text(gold: str, answer: str) -> bool:
