@@ -130,3 +130,13 @@ def test_paper_departures_name_each_setting_that_differs_with_both_values() -> N
     data = {"train": "synth:chains?n=60000", "holdout": "synth:chains?split=holdout&n=500"}
     paper = parse_study(preset_study("paper") | data)
     assert not [d for d in paper_departures(paper) if d.split()[0] in ("lr", "group_size")]
+
+
+def test_settings_that_do_not_change_results_do_not_change_a_runs_key() -> None:
+    import dataclasses
+
+    run = parse_study(preset_study("micro-quick")).runs()[0]
+    other = dataclasses.replace(run, grpo=run.grpo.replace(verify_workers=7))
+    assert other.key == run.key and other.name == run.name  # a study finds its runs again
+    longer = dataclasses.replace(run, grpo=run.grpo.replace(steps=run.grpo.steps + 1))
+    assert longer.key != run.key

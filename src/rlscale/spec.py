@@ -36,7 +36,7 @@ class RunSpec:
             "train": self.train,
             "holdout": self.holdout,
             "evals": self.evals,
-            "grpo": self.grpo.to_dict(),
+            "grpo": self.grpo.result_settings(),
             "engine": self.engine,
         }
         text = json.dumps(blob, sort_keys=True, separators=(",", ":"))

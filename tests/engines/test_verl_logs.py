@@ -107,3 +107,23 @@ def test_ingested_runs_fit_and_report_like_a_native_study(tmp_path: Path) -> Non
     fit_path.write_text(json.dumps(fit.summary()))
     page = render_html(from_data(data, [fit_path]))
     assert "L against C per size" in page and "<svg" in page
+
+
+def test_ingest_with_the_training_file_sets_the_data_columns(tmp_path: Path) -> None:
+    """A 4-step run of 2 prompts a step over a training file of 3 problems, each of which the
+    run meets in file order: prompts seen 2, 4, 6, 8 → distinct 2, 3, 3, 3; passes 2/3 … 8/3."""
+    log = tmp_path / "run.jsonl"
+    log.write_text("\n".join(jsonl_line(5e8, s) for s in range(1, 5)))
+    ids = ["a", "b", "c", "a", "b", "c", "a", "b"]
+    train = tmp_path / "train.parquet"
+    info = [{"id": i, "index": n} for n, i in enumerate(ids)]
+    pd.DataFrame({"prompt": [f"problem {i}" for i in ids], "extra_info": info}).to_parquet(train)
+    out = tmp_path / "steps.jsonl"
+    args = ["ingest", "verl", str(log), "--N", "5e8", "--batch", "2", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--train", str(train)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["unique_prompts"] for r in records] == [2, 3, 3, 3]
+    assert [r["epoch"] for r in records] == pytest.approx([2 / 3, 4 / 3, 2, 8 / 3])
+    without = CliRunner().invoke(app, args)
+    assert without.exit_code == 0 and "unique_prompts" not in out.read_text()

@@ -22,6 +22,11 @@ def verl_command(
     out: Path = typer.Option(..., help="steps.parquet, .jsonl or .csv"),
     run: str = typer.Option("", help="Run name (default: the first log's stem)."),
     holdout: str = typer.Option("", help="Validation source for L, when the log has several."),
+    train: Path | None = typer.Option(
+        None,
+        help="The run's training parquet, in the order used (data.shuffle=False): sets "
+        "unique_prompts and epoch (left out without it).",
+    ),
 ) -> None:
     """C = Σ 6·N·perf/total_num_tokens, D = step × batch, L = 1 − the holdout's mean@1."""
     import pandas as pd
@@ -36,7 +41,13 @@ def verl_command(
         run or logs[0].stem,
         holdout or None,
     )
-    write_table(pd.DataFrame(result.records), out)
+    records = result.records
+    if train is not None:
+        from rlscale.engines.verl import train_file_progress
+
+        progress = train_file_progress(train)
+        records = [r | progress.columns(int(r["prompts_seen"])) for r in records]
+    write_table(pd.DataFrame(records), out)
     if result.gaps:
         spans = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in result.gaps)
         stderr().print(f"warning: steps missing from the logs: {spans} (their tokens are not in C)")

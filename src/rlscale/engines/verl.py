@@ -502,10 +502,26 @@ def _progress(train: Path) -> Progress | None:
 @functools.cache
 def _progress_of(train: Path, mtime_ns: int) -> Progress:
     """Read once per file version: the logs are synced every second while a run goes."""
+    return train_file_progress(train)
+
+
+def train_file_progress(train: Path) -> Progress:
+    """A verl training parquet's prompts, in file order (a run with data.shuffle=False uses
+    them in that order), as the run's place in its sequence: its problems are told apart by
+    `extra_info.id` when there, else by prompt text."""
     import pandas as pd
 
-    info = pd.read_parquet(train, columns=["extra_info"])["extra_info"]
-    return Progress([str(row["id"]) for row in info])
+    try:
+        frame = pd.read_parquet(train)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{train}: cannot read the training file: {exc}") from None
+    if "extra_info" in frame and all(
+        isinstance(x, dict) and "id" in x for x in frame["extra_info"]
+    ):
+        return Progress([str(x["id"]) for x in frame["extra_info"]])
+    if "prompt" not in frame:
+        raise InputError(f"{train}: no 'prompt' or 'extra_info.id' column to tell problems apart")
+    return Progress([str(p) for p in frame["prompt"]])
 
 
 def publish(run: RunSpec, folder: Path, n: float) -> bool:

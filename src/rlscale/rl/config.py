@@ -20,6 +20,10 @@ Aggregation = Literal["token-mean", "seq-mean"]
 KLEstimator = Literal["k1", "k3"]
 
 
+# Settings that do not change a run's records: a run keeps its key and may resume with another.
+RESULT_FREE = ("verify_workers",)
+
+
 @dataclass(frozen=True)
 class GRPOConfig:
     steps: int = 100
@@ -105,6 +109,11 @@ class GRPOConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def result_settings(self) -> dict[str, Any]:
+        """The settings a run's result depends on: all but RESULT_FREE (a run's identity, and
+        what a resumed run must repeat)."""
+        return {k: v for k, v in asdict(self).items() if k not in RESULT_FREE}
 
     def replace(self, **changes: Any) -> GRPOConfig:
         return dataclasses.replace(self, **coerce(changes))

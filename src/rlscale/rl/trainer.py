@@ -31,7 +31,7 @@ from rlscale.models.flops import grpo_step_flops, paper_compute, sequences_atten
 from rlscale.models.load import count_params
 from rlscale.models.params import attention_dims
 from rlscale.rl.checkpoint import load_latest, save_checkpoint
-from rlscale.rl.config import GRPOConfig
+from rlscale.rl.config import RESULT_FREE, GRPOConfig
 from rlscale.rl.evaluate import EvalResult, encode_prompt, evaluate, rewards_for
 from rlscale.rl.rollout import TorchSampler
 from rlscale.rl.sampling import Sampler, SamplingParams
@@ -366,9 +366,6 @@ def _eval_columns(result: EvalResult, name: str) -> dict[str, Any]:
         "eval_L_greedy": result.L_greedy,
         "eval_response_len": result.response_len_mean,
     }
-
-
-RESULT_FREE = ("verify_workers",)  # settings a run may change when it resumes
 
 
 def _check_same_spec(path: Path, spec: dict[str, Any]) -> None:
