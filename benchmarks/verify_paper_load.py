@@ -80,6 +80,19 @@ def main() -> None:
     for w in counts:
         s = statistics.median(seconds[w])
         print(f"{w} worker(s): {s:6.2f} s a step, {ANSWERS / s:7.0f} answers/s, {base / s:.2f}×")
+    per_kind(texts, answers)
+
+
+def per_kind(texts: list[str], answers: list[str], count: int = 300) -> None:
+    """Answers/s of one worker on each kind alone: where a step's verification time goes."""
+    kinds = {"right": (0, 1, 2), "wrong": (3, 4), "cut off": (5,)}
+    with VerifierPool(workers=1) as pool:
+        for name, members in kinds.items():
+            chosen = [i for i in range(len(texts)) if i % 6 in members][:count]
+            start = time.perf_counter()
+            pool.verify([(texts[i], answers[i]) for i in chosen])
+            rate = len(chosen) / (time.perf_counter() - start)
+            print(f"1 worker, {name} answers alone: {rate:6.0f} answers/s")
 
 
 if __name__ == "__main__":

@@ -288,7 +288,7 @@ class _Moments:
         layout: Layout,
         basis: tuple[np.ndarray, np.ndarray],
     ):
-        self.e, self.run, self.segments, self.layout, self.B = e, run, segments, layout, basis
+        self.segments, self.layout, self.B = segments, layout, basis
         self.n = e.size
         self.lengths = np.array([s.stop - s.start for s in segments], dtype=float)
         self.A, self.U = lag_apply(run), run_sum_apply(run)
