@@ -68,6 +68,8 @@ class StudySpec:
     reuse_steps: int = 0  # steps of the reuse runs when they differ from budget.steps (0: same)
     engine_settings: Any = None  # the engine's own settings, parsed and checked by the engine
     sizes: dict[str, float] = field(default_factory=dict)  # N of models not on this disk
+    # Experiment trackers each run reports to (not part of a run's key: they change no result)
+    report_to: tuple[str, ...] = ()
 
     def runs(self) -> list[RunSpec]:
         """Every model × seed at τ = 1, plus the reuse model at each other τ (and at τ = 1 too

@@ -17,7 +17,7 @@ from rlscale.units import parse_number
 
 EXECUTORS = ("local", "ray")
 KNOWN = {"name", "models", "train", "holdout", "evals", "grpo", "preset", "budget", "reuse"}
-KNOWN |= {"seeds", "engine", "executor", "device", "threads", "verl", "sizes"}
+KNOWN |= {"seeds", "engine", "executor", "device", "threads", "verl", "sizes", "report_to"}
 DEVICES = ("cpu", "cuda")
 
 
@@ -191,6 +191,7 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         reuse_steps=reuse_steps,
         engine_settings=ENGINE_SETTINGS[engine](data.get(engine)),
         sizes=_sizes(data.get("sizes")),
+        report_to=_report_to(data.get("report_to"), engine),
     )
     ENGINE_CHECKS[engine](spec)
     if len({r.key for r in spec.runs()}) != len(spec.runs()):
@@ -262,6 +263,20 @@ def _sizes(section: Any) -> dict[str, float]:
             raise InputError(f"{where}: expected a parameter count > 0 such as 6.53e9")
         out[str(model)] = float(number)
     return out
+
+
+def _report_to(value: Any, engine: str) -> tuple[str, ...]:
+    """`report_to: [wandb, mlflow]` (or one name); the names are checked against the trackers
+    when the study runs (`rlscale.integrations.trackers`)."""
+    if value is None:
+        return ()
+    names = tuple(_string_list(value, "report_to"))
+    if names and engine != "native":
+        raise InputError(
+            f"report_to: engine {engine} logs to trackers itself; add e.g. "
+            "trainer.logger=[console,file,wandb] to verl.overrides instead"
+        )
+    return names
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from rlscale.cli._common import fmt, handles_errors, stderr, stdout, step_progress, write_json
+from rlscale.cli._plain import RunLines, is_terminal
 from rlscale.errors import InputError, RlscaleError
 
 study_app = typer.Typer(
@@ -53,12 +54,14 @@ def run_command(
     if emit is not None:
         _emit(study, mapping, out, emit)
         return
+    tracking = _tracking(study, out)
     started = time.perf_counter()
     with exclusive(out, "study"):
         for folder in (out, out / "fits"):
             remove_stale_temps(folder)
         write_json_file(out / STUDY_FILE, {"study": mapping})
-        with _RunBars(study, out) as bars:
+        progress = _RunBars(study, out) if is_terminal() else _RunLines(study, out)
+        with progress as bars:
             outcomes = execute(
                 study,
                 out,
@@ -83,9 +86,37 @@ def run_command(
             "per_run_s": {o.run: o.seconds for o in outcomes},  # 0 for runs done before
         }
         write_json_file(out / "timings.json", timings)
+        _report_study(tracking, study.name, out)
     _print_findings(result, out)
     if failures:
         raise RlscaleError(failures)
+
+
+def _tracking(study: Any, out: Path) -> Any:
+    """The study's trackers (`report_to:`), checked before any run starts."""
+    from rlscale.integrations.trackers import TrackingConfig, require_packages
+
+    try:
+        tracking = TrackingConfig(study.report_to, study.name, out)
+    except InputError as exc:
+        raise InputError(f"report_to: {exc}") from None
+    require_packages(tracking)
+    return tracking
+
+
+def _report_study(tracking: Any, name: str, out: Path) -> None:
+    """The fits, analysis and report as artifacts of the trackers that keep them."""
+    from rlscale.integrations.trackers import report_study
+
+    if not tracking.report_to:
+        return
+    files = [(str(p.relative_to(out)), p) for p in sorted((out / "fits").glob("*.json"))]
+    files += [(name, out / name) for name in ("analysis.json", "report.html", "report.md")]
+    figures = sorted(p for p in (out / "report_files").glob("*") if p.is_file())
+    files += [(str(p.relative_to(out)), p) for p in figures]
+    sent = report_study(tracking, name, [(inside, p) for inside, p in files if p.exists()])
+    if sent:
+        stderr().print(f"fits and report → {', '.join(sent)} ({name}-analysis)", markup=False)
 
 
 def _failures(outcomes: list[Any], out: Path) -> str:
@@ -241,3 +272,70 @@ class _RunBars:
         info = f"{state}  reward {fmt(last.get('reward_mean'), 3)}"
         info += f"  L {fmt(evaluated[-1] if evaluated else None, 3)}"
         self.progress.update(self.tasks[run], completed=last["step"], info=info)
+
+
+class _RunLines:
+    """Plain lines instead of the bars when stdout is not a terminal: each run's start, a step
+    now and then, its end."""
+
+    READ_EVERY = 1.0  # seconds between reads of a training run's steps.jsonl
+
+    def __init__(self, study: Any, root: Path) -> None:
+        from rlscale.runstore import run_dir, run_state
+
+        self.folders = {r.name: run_dir(root, r) for r in study.runs()}
+        self.lines = {r.name: RunLines(r.name, r.grpo.steps) for r in study.runs()}
+        self.seen: dict[str, int] = {}
+        self.read_at: dict[str, float] = {}
+        self.done_before = [n for n, f in self.folders.items() if run_state(f) == "done"]
+
+    def __enter__(self) -> _RunLines:
+        for name in self.done_before:
+            self.lines[name].say(f"{name} done before")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def change(self, run: str, state: str) -> None:
+        lines = self.lines[run]
+        if state == "partial":
+            self.seen[run] = self._last_step(run)
+            resumed = f" (resuming after step {self.seen[run]})" if self.seen[run] >= 0 else ""
+            lines.start(resumed)
+            return
+        self._read(run)
+        self.seen.pop(run, None)
+        lines.say(f"{run} {'finished' if state == 'done' else state}{self._end(run)}")
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for run in list(self.seen):
+            if now - self.read_at.get(run, float("-inf")) >= self.READ_EVERY:
+                self.read_at[run] = now
+                self._read(run)
+
+    def _read(self, run: str) -> None:
+        from rlscale.store import STEPS_FILE, read_records
+
+        for record in read_records(self.folders[run] / STEPS_FILE):
+            if int(record["step"]) > self.seen.get(run, -1):
+                self.seen[run] = int(record["step"])
+                self.lines[run].update(record)
+
+    def _last_step(self, run: str) -> int:
+        from rlscale.store import STEPS_FILE, read_records
+
+        records = read_records(self.folders[run] / STEPS_FILE)
+        return int(records[-1]["step"]) if records else -1
+
+    def _end(self, run: str) -> str:
+        summary = self.folders[run] / "summary.json"
+        if summary.exists():
+            s = json.loads(summary.read_text())
+            return f" L={fmt(s['L_start'], 3)}→{fmt(s['L_final'], 3)} steps={s['steps']}"
+        error = self.folders[run] / "error.json"
+        if error.exists():
+            tail = json.loads(error.read_text()).get("output_tail", "").strip().splitlines()
+            return f": {tail[-1]}" if tail else ""
+        return ""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from rlscale.cli._common import fmt, handles_errors, stdout, step_progress, write_json
+from rlscale.cli._plain import RunLines, is_terminal
 from rlscale.errors import InputError
 
 DEFAULT_HOLDOUT_PROBLEMS = 512
@@ -82,15 +84,29 @@ def train_command(
     threads: int = typer.Option(0, help="Torch threads (default: torch's, one per core)."),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
     sampler: str = typer.Option("torch", help="torch, or vllm (GPU; the vllm extra)."),
+    report_to: str = typer.Option(
+        "", help="Experiment trackers, comma-separated: wandb, mlflow, tensorboard."
+    ),
+    report_group: str = typer.Option(
+        "", help="The trackers' group: W&B group, MLflow experiment (a study's name)."
+    ),
+    report_dir: Path | None = typer.Option(
+        None, help="Where trackers keep local files unless their settings say (default: OUT)."
+    ),
 ) -> None:
     """GRPO post-training: one StepRecord a step in OUT/steps.jsonl; an existing OUT resumes."""
+    from rlscale.integrations.trackers import TrackingConfig, require_packages
     from rlscale.rl.config import load_config
 
     changes: dict[str, Any] = dict(parse_overrides(overrides))
     if steps:
         changes["steps"] = steps
     cfg = load_config(config or None, preset, **changes)
-    run_training(model, cfg, train, holdout, parse_sets(eval_sets), out, threads, device, sampler)
+    tracking = TrackingConfig.parse(report_to, report_group or None, report_dir or out)
+    require_packages(tracking)
+    run_training(
+        model, cfg, train, holdout, parse_sets(eval_sets), out, threads, device, sampler, tracking
+    )
 
 
 def run_training(
@@ -103,8 +119,10 @@ def run_training(
     threads: int,
     device: str,
     sampler: str = "torch",
+    tracking: Any = None,
 ) -> list[dict[str, Any]]:
     from rlscale.data import load_problems
+    from rlscale.integrations.trackers import TrackingConfig, tracker_sink
     from rlscale.models.load import load_model
     from rlscale.rl.samplers import SAMPLERS, make_sampler
     from rlscale.rl.trainer import GRPOTrainer, RunData
@@ -128,7 +146,14 @@ def run_training(
     where = setup_torch(threads, device)
     net, tokenizer = load_model(model)
     net.to(where)
-    with _StepBar(cfg.steps) as bar:
+    tracking = tracking or TrackingConfig(directory=out)
+    progress = _StepBar(cfg.steps) if is_terminal() else _StepLines(out.name, cfg.steps)
+    with progress, tracker_sink(tracking, out, out.name) as sink:
+
+        def on_step(record: dict[str, Any]) -> None:
+            progress.update(record)
+            sink.on_step(record)
+
         trainer = GRPOTrainer(
             cfg,
             net,
@@ -137,12 +162,37 @@ def run_training(
             out,
             model_name=model,
             sampler=make_sampler(sampler, net, tokenizer, cfg.rollout_batch),
-            on_step=bar.update,
-            on_note=bar.note,
+            on_step=on_step,
+            on_note=progress.note,
         )
+        sink.set_config(trainer.spec())
+        if not (out / "summary.json").exists():
+            sink.open_all()  # a tracker that cannot start says so before the run trains
         records = trainer.run()
+        sink.finish(json.loads((out / "summary.json").read_text()))
     _print_summary(out)
     return records
+
+
+class _StepLines:
+    """Plain lines instead of the bar when stdout is not a terminal (a log file)."""
+
+    def __init__(self, run: str, steps: int) -> None:
+        self.lines = RunLines(run, steps)
+
+    def __enter__(self) -> _StepLines:
+        self.lines.start()
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, trace: Any) -> None:
+        if exc is not None:
+            self.lines.say(f"{self.lines.run} failed: {exc}")
+
+    def note(self, text: str) -> None:
+        self.lines.say(f"note: {text}")
+
+    def update(self, record: dict[str, Any]) -> None:
+        self.lines.update(record)
 
 
 class _StepBar:
@@ -175,8 +225,6 @@ class _StepBar:
 
 
 def _print_summary(out: Path) -> None:
-    import json
-
     summary = json.loads((out / "summary.json").read_text())
     stdout().print(
         f"{summary['run']}: {summary['steps']} steps, L {fmt(summary['L_start'], 3)} → "

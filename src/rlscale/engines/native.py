@@ -61,6 +61,15 @@ def train_args(run: RunSpec, folder: Path, threads: int = 1, device: str = "cpu"
     return args
 
 
+def report_args(spec: StudySpec, root: Path) -> list[str]:
+    """The trackers' arguments of a study's runs: grouped by the study, local files in its
+    folder (the same W&B directory, MLflow file store and TensorBoard root for every run)."""
+    if not spec.report_to:
+        return []
+    names = ",".join(spec.report_to)
+    return ["--report-to", names, "--report-group", spec.name, "--report-dir", str(root)]
+
+
 def default_jobs(threads: int = 1) -> int:
     return max(1, (os.cpu_count() or 1) // max(threads, 1))
 
@@ -83,7 +92,7 @@ def run_local(
             run = todo.pop(0)
             folder = run_dir(root, run)
             prepare_folder(run, folder)
-            args = train_args(run, folder, spec.threads, spec.device)
+            args = train_args(run, folder, spec.threads, spec.device) + report_args(spec, root)
             proc = spawn([sys.executable, *args], folder, thread_env(spec.threads))
             running.append((run, proc, time.perf_counter(), folder))
             if on_change is not None:
@@ -122,7 +131,7 @@ def run_ray(
         for run in todo:
             folder = run_dir(root, run)
             prepare_folder(run, folder)
-            args = train_args(run, folder, spec.threads, spec.device)
+            args = train_args(run, folder, spec.threads, spec.device) + report_args(spec, root)
             options = task.options(
                 num_cpus=spec.threads, num_gpus=1 if spec.device == "cuda" else 0, name=run.name
             )
