@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,73 @@ def check_tensorboard(out: Path, expected: dict[str, dict[int, float]]) -> None:
         "\n".join(line[4:] for line in text[text["tag"] == "config"]["value"].iloc[0].splitlines())
     )
     assert config["model"] == "micro-xs" and config["grpo"]["eval_every"] == 2
+
+
+@pytest.mark.slow
+def test_a_study_reports_each_run_in_its_group_and_its_fits_and_report_as_artifacts(
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    from rlscale.study import preset_study
+
+    study = preset_study("micro-quick") | {"name": "tracked", "budget": {"steps": 3}}
+    study |= {"report_to": ["wandb", "mlflow", "tensorboard"]}
+    del study["reuse"]
+    (tmp_path / "tracked.yaml").write_text(yaml.safe_dump(study))
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "rlscale", "study", "run", str(tmp_path / "tracked.yaml")]
+    done = subprocess.run(
+        [*cmd, "--out", str(out)], env=offline_env(tmp_path), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == 2
+    # plain lines (stdout is a pipe): each run's start, a step line and its end, then tables
+    events = [line for line in done.stdout.splitlines() if re.match(r"\d\d:\d\d:\d\d ", line)]
+    for run in runs:
+        mine = [line[9:] for line in events if line[9:].startswith(f"{run} ")]
+        assert mine[0] == f"{run} started"
+        assert any(line.startswith(f"{run} step=3/3 reward=") for line in mine)
+        assert mine[-1].startswith(f"{run} finished L=")
+
+    wandb_runs = read_wandb_runs(out / "wandb")
+    assert set(wandb_runs) == {*runs, "tracked-analysis"}
+    assert {r.group for r in wandb_runs.values()} == {"tracked"}
+    for run in runs:
+        steps = read_records(out / "runs" / run / "steps.jsonl")
+        assert wandb_series(wandb_runs[run], "eval/eval_L") == pytest.approx(
+            {r["step"]: r["eval_L"] for r in steps}
+        )
+    (artifact,) = wandb_runs["tracked-analysis"].artifacts
+    assert {"fits/paper-C.json", "analysis.json", "report.html"} <= set(artifact["files"])
+
+    client = mlflow_client((out / "mlruns").resolve().as_uri())
+    experiment = client.get_experiment_by_name("tracked")
+    found = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(found) == {*runs, "tracked-analysis"}
+    analysis = found["tracked-analysis"].info.run_id
+    assert {a.path for a in client.list_artifacts(analysis, "fits")} >= {"fits/paper-C.json"}
+    assert "report.html" in {a.path for a in client.list_artifacts(analysis)}
+
+    assert set(tensorboard_scalars(out / "tensorboard")["dir_name"]) == set(runs)
+
+
+def test_a_study_refuses_trackers_for_verl_and_unknown_names(tmp_path: Path) -> None:
+    from rlscale.study import parse_study, preset_study
+
+    paper = preset_study("paper") | {"report_to": ["wandb"]}
+    with pytest.raises(InputError, match=r"report_to: engine verl .*verl\.overrides"):
+        parse_study(paper)
+    study = preset_study("micro-quick") | {"report_to": "comet"}
+    cmd = [sys.executable, "-m", "rlscale", "study", "run", "--out", str(tmp_path / "s")]
+    path = tmp_path / "s.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(study))
+    done = subprocess.run(
+        [*cmd[:-2], str(path), *cmd[-2:]], capture_output=True, text=True, env=offline_env(tmp_path)
+    )
+    assert done.returncode == 2
+    assert "report_to: unknown tracker(s) comet; known: wandb, mlflow, tensorboard" in done.stderr
+    assert not (tmp_path / "s" / "runs").exists()
