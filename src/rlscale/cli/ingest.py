@@ -60,3 +60,51 @@ def verl_command(
         f"{len(result.records)} steps ({evaluated} evaluated on {result.holdout}) → {out}",
         markup=False,
     )
+
+
+@ingest_app.command("trl")
+@handles_errors
+def trl_command(
+    folder: Path = typer.Argument(..., help="A TRL output dir or checkpoint-N/ folder."),
+    batch: int = typer.Option(
+        ..., help="Prompts per step (generation_batch_size / num_generations): D = step × batch."
+    ),
+    out: Path = typer.Option(..., help="steps.parquet, .jsonl or .csv"),
+    n: str = typer.Option(
+        "", "--N", help="Non-embedding parameters (default: counted from FOLDER's config.json)."
+    ),
+    run: str = typer.Option("", help="Run name (default: the folder's name)."),
+    l_from: str = typer.Option(
+        "",
+        "--L-from",
+        help="A logged eval metric that is a 0/1 accuracy (e.g. eval_rewards/verifier/mean): "
+        "L = 1 − it. Without it: C, D and TRL's metrics only.",
+    ),
+) -> None:
+    """C = 6·N·TRL's num_tokens, D = step × batch, TRL's metrics; from trainer_state.json."""
+    import pandas as pd
+
+    from rlscale.integrations.trl_logs import find_trainer_state, read_log_history, to_records
+    from rlscale.table import write_table
+
+    state = find_trainer_state(folder)
+    N = parse_number(n, "--N") if n else _count_N(folder, state.parent)
+    records = to_records(read_log_history(state), N, batch, run or folder.name, l_from or None)
+    write_table(pd.DataFrame(records), out)
+    evaluated = sum(r.get("eval_L") is not None for r in records)
+    stdout().print(
+        f"{len(records)} steps from {state} ({evaluated} with L from {l_from or 'none'}), "
+        f"N {N:.4g} → {out}",
+        markup=False,
+    )
+
+
+def _count_N(*folders: Path) -> float:
+    """N from the first folder with a model config (counted on the meta device: no weights)."""
+    from rlscale.errors import InputError
+    from rlscale.models.load import model_info
+
+    for folder in folders:
+        if (folder / "config.json").exists():
+            return float(model_info(str(folder))["N"])
+    raise InputError(f"{folders[0]}: no config.json to count N from; give --N (e.g. 0.36B)")

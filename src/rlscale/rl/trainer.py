@@ -333,7 +333,7 @@ class GRPOTrainer:
                 greedy=cfg.eval_greedy,
                 seed=derived_seed(cfg.seed, step, f"eval{name}"),
             )
-            out |= _eval_columns(result, name)
+            out |= eval_columns(result, name)
         return out | {"eval_s": time.perf_counter() - started}
 
     def _base_record(self, step: int) -> dict[str, Any]:
@@ -353,7 +353,7 @@ class GRPOTrainer:
         return asdict(self.counters)
 
 
-def _eval_columns(result: EvalResult, name: str) -> dict[str, Any]:
+def eval_columns(result: EvalResult, name: str) -> dict[str, Any]:
     if name:  # an extra eval set: its own L columns
         return {f"eval_L@{name}": result.L, f"eval_L_se@{name}": result.L_se}
     return {
