@@ -61,7 +61,8 @@ def trl_args(output_dir: Path) -> Any:
         max_steps=STEPS,
         use_cpu=True,
         report_to="none",
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=STEPS // 2,
         logging_steps=1,
         disable_dropout=True,
         shuffle_dataset=False,
@@ -80,16 +81,15 @@ def test_trl_run_with_the_callback_gives_step_records_that_fit(tmp_path: Path) -
     from rlscale.integrations.trl import ScalingLawCallback, VerifierReward, problems_dataset
     from rlscale.models.load import count_params, load_model
 
-    model, tokenizer = load_model("micro-xs")
-    N, _ = count_params(model)
     train = load_problems(f"synth:chains?split=train&n={PROMPTS * STEPS}&seed=1000")
     run = tmp_path / "run"
-    callback = ScalingLawCallback(
-        run, HOLDOUT, eval_every=2, eval_samples=2, eval_problems=32, model="micro-xs"
-    )
-    reward = VerifierReward()
-    try:
-        trainer = GRPOTrainer(
+
+    def trainer_with_callback() -> Any:
+        model, tokenizer = load_model("micro-xs")
+        callback = ScalingLawCallback(
+            run, HOLDOUT, eval_every=2, eval_samples=2, eval_problems=32, model="micro-xs"
+        )
+        return GRPOTrainer(
             model=model,
             reward_funcs=reward,
             args=trl_args(tmp_path / "trl"),
@@ -97,14 +97,24 @@ def test_trl_run_with_the_callback_gives_step_records_that_fit(tmp_path: Path) -
             processing_class=tokenizer,
             callbacks=[callback],
         )
+
+    N, _ = count_params(load_model("micro-xs")[0])
+    reward = VerifierReward()
+    try:
+        trainer = trainer_with_callback()
         trainer.train()
+        first = read_records(run / "steps.jsonl")
+        # TRL resumed from its mid-run checkpoint: the records are cut back to it and go on
+        trainer = trainer_with_callback()
+        trainer.train(resume_from_checkpoint=str(tmp_path / "trl" / f"checkpoint-{STEPS // 2}"))
         trainer.save_state()
         trainer.save_model()  # config.json beside trainer_state.json: ingest counts N from it
     finally:
         reward.close()
 
     records = read_records(run / "steps.jsonl")
-    assert [r["step"] for r in records] == list(range(STEPS + 1))
+    assert [r["step"] for r in first] == [r["step"] for r in records] == list(range(STEPS + 1))
+    assert records[: STEPS // 2 + 1] == first[: STEPS // 2 + 1]  # kept, not rewritten
     assert [r["step"] for r in records if "eval_L" in r] == [0, 2, 4, 6]
     history = {e["step"]: e for e in trainer.state.log_history if "num_tokens" in e}
     assert sorted(history) == list(range(1, STEPS + 1))
