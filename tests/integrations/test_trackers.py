@@ -107,11 +107,11 @@ def test_cli_refuses_an_unknown_tracker_before_loading_anything(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_a_run_reports_to_all_three_trackers_and_a_resume_sends_no_step_twice(
+def test_trackers_get_each_step_once_through_a_resume_and_a_tracker_added_catches_up(
     tmp_path: Path,
 ) -> None:
     out, env = tmp_path / "run", offline_env(tmp_path)
-    done = train(out, env, "--report-to", "wandb,mlflow,tensorboard")
+    done = train(out, env, "--report-to", "wandb,mlflow")
     records = read_records(out / "steps.jsonl")
     assert [r["step"] for r in records] == [0, 1, 2, 3]
     # stdout is a pipe here: plain lines, not bars
@@ -121,9 +121,16 @@ def test_a_run_reports_to_all_three_trackers_and_a_resume_sends_no_step_twice(
     assert "run: 3 steps" in lines[-1]
 
     # A crash after step 3 but before the step-3 checkpoint: the rerun resumes from step 2 and
-    # re-trains step 3, which every tracker already has.
+    # re-trains step 3, which W&B and MLflow already have; TensorBoard, added now, gets steps
+    # 0-2 from steps.jsonl first.
     (out / "summary.json").unlink()
     (out / "ckpt" / "step-000003.pt").unlink()
+    sent = json.loads((out / "trackers.json").read_text())
+    assert {name: s["last_step"] for name, s in sent.items()} == {"wandb": 3, "mlflow": 3}
+    unfinished = {
+        name: {k: v for k, v in s.items() if k != "summarised"} for name, s in sent.items()
+    }
+    (out / "trackers.json").write_text(json.dumps(unfinished))  # as a crash leaves it
     again = train(out, env, "--report-to", "wandb,mlflow,tensorboard")
     assert "note: passed over" in again.stdout and "run step=3/3" in again.stdout
     assert read_records(out / "steps.jsonl") == [
@@ -175,7 +182,7 @@ def check_tensorboard(out: Path, expected: dict[str, dict[int, float]]) -> None:
     assert set(scalars["dir_name"]) == {"run"}
     for name, values in expected.items():
         rows = scalars[scalars["tag"] == name]
-        assert sorted(rows["step"]) == sorted(values)  # each step once, over both event files
+        assert sorted(rows["step"]) == sorted(values)  # 0-2 caught up, 3 trained: each once
         got = dict(zip(rows["step"], rows["value"], strict=True))
         assert got == pytest.approx(values, rel=1e-6)  # TensorBoard keeps float32
     text = tensorboard_text(out / "tensorboard")

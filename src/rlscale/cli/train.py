@@ -166,8 +166,7 @@ def run_training(
             on_note=progress.note,
         )
         sink.set_config(trainer.spec())
-        if not (out / "summary.json").exists():
-            sink.open_all()  # a tracker that cannot start says so before the run trains
+        sink.catch_up()
         records = trainer.run()
         sink.finish(json.loads((out / "summary.json").read_text()))
     _print_summary(out)

@@ -9,7 +9,8 @@ under the config's `directory`: `wandb/`, `mlruns/` (an MLflow file store), `ten
 
 A resumed run re-trains the steps after its last checkpoint; those steps were already sent. So
 the sink keeps, per tracker, the last step it sent (`trackers.json` in the run folder, written
-after each step) and sends only later steps: no step reaches a tracker twice. A crash between a
+after each step) and sends only later steps: no step reaches a tracker twice. A tracker the run
+has not reported to before gets the steps already in `steps.jsonl` first. A crash between a
 tracker's write and that file's can leave one step sent without its mark; that step is then sent
 again (W&B drops a step that is not after its last; MLflow and TensorBoard keep both values).
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rlscale.errors import InputError, RlscaleError
-from rlscale.store import write_json_file
+from rlscale.store import STEPS_FILE, read_records, write_json_file
 
 STATE_FILE = "trackers.json"
 # Columns that name the run rather than measure a step: its config, not its series.
@@ -373,9 +374,16 @@ class TrackerSink:
         """What the trackers record as the run's config: the trainer's spec (`run_config`)."""
         self.describe = run_config(spec)
 
-    def open_all(self) -> None:
-        for name in self.config.report_to:
+    def catch_up(self) -> None:
+        """Before a run trains: open each tracker that has not got the run's summary (one that
+        cannot start says so now) and send it the steps already in `steps.jsonl` it has not got,
+        so a tracker added when a run resumes (or after it finished) gets the whole run."""
+        waiting = [n for n in self.config.report_to if not self.state.get(n, {}).get("summarised")]
+        for name in waiting:
             self._tracker(name)
+        if waiting:
+            for record in read_records(self.folder / STEPS_FILE):
+                self.on_step(record)
 
     def on_step(self, record: Mapping[str, Any]) -> None:
         step = int(record["step"])
