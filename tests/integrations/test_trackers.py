@@ -248,15 +248,11 @@ def test_a_study_refuses_trackers_for_verl_and_unknown_names(tmp_path: Path) -> 
     paper = preset_study("paper") | {"report_to": ["wandb"]}
     with pytest.raises(InputError, match=r"report_to: engine verl .*verl\.overrides"):
         parse_study(paper)
-    study = preset_study("micro-quick") | {"report_to": "comet"}
-    cmd = [sys.executable, "-m", "rlscale", "study", "run", "--out", str(tmp_path / "s")]
-    path = tmp_path / "s.yaml"
-    import yaml
-
-    path.write_text(yaml.safe_dump(study))
-    done = subprocess.run(
-        [*cmd[:-2], str(path), *cmd[-2:]], capture_output=True, text=True, env=offline_env(tmp_path)
-    )
+    cmd = [sys.executable, "-m", "rlscale", "study", "run", "--preset", "micro-quick"]
+    cmd += ["--report-to", "mlflow,comet", "--out", str(tmp_path / "s")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=offline_env(tmp_path))
     assert done.returncode == 2
-    assert "report_to: unknown tracker(s) comet; known: wandb, mlflow, tensorboard" in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: report_to: unknown tracker(s) comet; known: wandb, mlflow, tensorboard"
+    ]
     assert not (tmp_path / "s" / "runs").exists()

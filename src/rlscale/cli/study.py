@@ -40,6 +40,11 @@ def run_command(
     ),
     jobs: int = typer.Option(0, help="Local runs at once (default: cores // threads)."),
     bootstrap: int = typer.Option(0, help="Bootstrap resamples for the fits' intervals."),
+    report_to: str = typer.Option(
+        "",
+        help="Experiment trackers for every run, comma-separated: wandb, mlflow, tensorboard "
+        "(replaces the study's report_to:; 'none' for none).",
+    ),
     emit: tuple[str, Path] | None = typer.Option(
         None, help="engine verl: `--emit sbatch DIR` writes one Slurm script per run, runs none."
     ),
@@ -50,6 +55,9 @@ def run_command(
     from rlscale.sweep import analyse_study, execute
 
     mapping = study_mapping(spec, preset, train, holdout)
+    if report_to:  # a preset has no file to add it to
+        names = [n.strip() for n in report_to.split(",") if n.strip() and n.strip() != "none"]
+        mapping["report_to"] = names
     study = parse_study(mapping)
     if emit is not None:
         _emit(study, mapping, out, emit)
