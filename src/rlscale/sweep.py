@@ -12,7 +12,16 @@ from pathlib import Path
 
 from rlscale.engines.base import Execution
 from rlscale.engines.registry import get_engine
-from rlscale.runstore import OnChange, OnTick, Outcome, reuse_runs, run_dir, run_rows, run_state
+from rlscale.runstore import (
+    OnChange,
+    OnTick,
+    Outcome,
+    family_column,
+    reuse_runs,
+    run_dir,
+    run_rows,
+    run_state,
+)
 from rlscale.spec import StudySpec
 from rlscale.store import STEPS_FILE, write_json_file
 from rlscale.study import paper_departures
@@ -64,6 +73,7 @@ def status_rows(spec: StudySpec, root: Path) -> list[dict[str, object]]:
             {
                 "run": run.name,
                 "model": run.model,
+                **family_column(run),
                 "seed": run.seed,
                 "tau": run.tau,
                 "state": state,

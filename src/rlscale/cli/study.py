@@ -146,12 +146,15 @@ def status_command(
     if json_out:
         write_json(rows, json_out)
         return
-    table = Table("run", "state", "step", "L", "forecast final L [95%]")
+    families = any("family" in r for r in rows)
+    table = Table("run", *(["family"] if families else []), "state", "step", "L")
+    table.add_column("forecast final L [95%]")
     for r in rows:
         f = r["forecast"]
         band = f"{fmt(f['L'], 3)} [{fmt(f['lo'], 3)}, {fmt(f['hi'], 3)}]" if f else "—"  # type: ignore[index]
         step = f"{r['step'] if r['step'] is not None else '—'}/{r['steps']}"
-        table.add_row(str(r["run"]), str(r["state"]), step, fmt(r["L"], 3), band)  # type: ignore[arg-type]
+        family = [str(r.get("family", "—"))] if families else []
+        table.add_row(str(r["run"]), *family, str(r["state"]), step, fmt(r["L"], 3), band)  # type: ignore[arg-type]
     stdout().print(table)
 
 

@@ -82,6 +82,7 @@ def train_command(
     threads: int = typer.Option(0, help="Torch threads (default: torch's, one per core)."),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
     sampler: str = typer.Option("torch", help="torch, or vllm (GPU; the vllm extra)."),
+    family: str = typer.Option("", help="The model family, written into every StepRecord."),
 ) -> None:
     """GRPO post-training: one StepRecord a step in OUT/steps.jsonl; an existing OUT resumes."""
     from rlscale.rl.config import load_config
@@ -90,7 +91,18 @@ def train_command(
     if steps:
         changes["steps"] = steps
     cfg = load_config(config or None, preset, **changes)
-    run_training(model, cfg, train, holdout, parse_sets(eval_sets), out, threads, device, sampler)
+    run_training(
+        model,
+        cfg,
+        train,
+        holdout,
+        parse_sets(eval_sets),
+        out,
+        threads,
+        device,
+        sampler,
+        family=family or None,
+    )
 
 
 def run_training(
@@ -103,6 +115,8 @@ def run_training(
     threads: int,
     device: str,
     sampler: str = "torch",
+    *,
+    family: str | None = None,
 ) -> list[dict[str, Any]]:
     from rlscale.data import load_problems
     from rlscale.models.load import load_model
@@ -136,6 +150,7 @@ def run_training(
             data,
             out,
             model_name=model,
+            family=family,
             sampler=make_sampler(sampler, net, tokenizer, cfg.rollout_batch),
             on_step=bar.update,
             on_note=bar.note,
