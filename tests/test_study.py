@@ -218,3 +218,12 @@ def test_the_families_preset_runs_every_rung_of_both_families_once() -> None:
     base = [r.model for r in runs if r.family == "base"]
     assert [r.model for r in runs if r.family == "instruct"] == [f"{m}-instruct" for m in base]
     assert len(base) == 5 and {(r.tau, r.seed, r.grpo.steps) for r in runs} == {(1, 0, 100)}
+
+
+def test_a_family_run_tells_its_trainer_its_family() -> None:
+    from rlscale.engines.native import train_args
+
+    runs = parse_study(FAMILIES).runs()
+    args = {r.family: train_args(r, Path("/x")) for r in runs}
+    assert args["instruct"][args["instruct"].index("--family") + 1] == "instruct"
+    assert "--family" not in train_args(parse_study(BASE).runs()[0], Path("/x"))
