@@ -27,7 +27,7 @@ def run_command(
     spec: Path | None = typer.Argument(None, help="A study file (YAML); or give --preset."),
     out: Path = typer.Option(..., help="The study folder (created; rerun it to resume)."),
     preset: str = typer.Option(
-        "", help="A built-in study: micro, micro-seeds, micro-quick, paper (verl)."
+        "", help="A built-in study: micro, micro-seeds, micro-quick, micro-families, paper (verl)."
     ),
     train: str = typer.Option("", help="Training data (replaces the study's train:)."),
     holdout: str = typer.Option("", help="Held-out data (replaces the study's holdout:)."),
@@ -106,7 +106,8 @@ def study_mapping(spec: Path | None, preset: str, train: str, holdout: str) -> d
 
     if bool(preset) == (spec is not None):
         raise InputError(
-            "give a study file or --preset NAME (micro, micro-seeds, micro-quick, paper), not both"
+            "give a study file or --preset NAME (micro, micro-seeds, micro-quick, micro-families, "
+            "paper), not both"
         )
     mapping = preset_study(preset) if preset else read_study_file(spec)  # type: ignore[arg-type]
     return mapping | ({"train": train} if train else {}) | ({"holdout": holdout} if holdout else {})
