@@ -114,7 +114,7 @@ class FamilyConfig:
     criterion: str = "lr"  # the in-sample vote: lr, aic or bic (all three are reported)
     level: float = 0.95  # the likelihood-ratio test rejects a shared k(N) at p < 1 − level
     fractions: tuple[float, ...] = (0.25, 0.5)  # held out: each run's rest after this prefix
-    margin: float = 0.05  # held out: the separate fits must forecast this much better (relative)
+    margin: float = 0.1  # held out: a relative difference in run error below this is a tie
 
     def __post_init__(self) -> None:
         if self.criterion not in CRITERIA:
@@ -125,8 +125,8 @@ class FamilyConfig:
             raise InputError(f"level must be in (0, 1), not {self.level}")
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise InputError(f"fractions must be in (0, 1), not {self.fractions}")
-        if not (math.isfinite(self.margin) and self.margin >= 0):
-            raise InputError(f"margin must be >= 0, not {self.margin}")
+        if not (math.isfinite(self.margin) and 0 <= self.margin < 1):
+            raise InputError(f"margin must be in [0, 1), not {self.margin}")
 
 
 def family_key(family: str, config: FitConfig) -> str:
@@ -369,30 +369,44 @@ def held_out(
     fractions: Sequence[float],
 ) -> dict[str, Any] | None:
     """Both models' forecasts of every run's rest from its first `fraction` (each fraction in
-    turn; errors pooled): mean absolute error in L. None when no split leaves points to
-    forecast in every family."""
+    turn, pooled): the mean absolute error in L over the held-out points (`mae_*`), and over
+    runs the absolute mean error of a run's held-out points (`run_error_*`: the noise of single
+    points averages out, a wrong k(N) does not). None when no split leaves points to forecast."""
     cfg = replace(cfg, bootstrap=0, profile="off")
     errors: dict[str, list[np.ndarray]] = {"shared": [], "separate": []}
+    run_errors: dict[str, list[np.ndarray]] = {"shared": [], "separate": []}
     used = []
     for fraction in fractions:
         masks = {f: _prefix_mask(fd, fraction) for f, fd in data.items()}
         if any(m.all() for m in masks.values()):
             continue
         for f, fd in data.items():
-            errors["separate"].append(_forecast_error(fd, masks[f], cfg))
+            err = _forecast_error(fd, masks[f], cfg)
+            errors["separate"].append(err)
+            run_errors["separate"].append(_run_means(err, fd.curve_id[~masks[f]]))
         joint_mask = np.concatenate([masks[f] for f in data])
-        errors["shared"].append(_forecast_error(joint, joint_mask, cfg))
+        err = _forecast_error(joint, joint_mask, cfg)
+        errors["shared"].append(err)
+        run_errors["shared"].append(_run_means(err, joint.curve_id[~joint_mask]))
         used.append(fraction)
     if not used:
         return None
-    err = {k: np.concatenate(v) for k, v in errors.items()}
+    mae = {k: float(np.abs(np.concatenate(v)).mean()) for k, v in errors.items()}
+    run = {k: float(np.abs(np.concatenate(v)).mean()) for k, v in run_errors.items()}
     return {
         "kind": "prefix",
         "fractions": used,
-        "n_test": int(err["shared"].size),
-        "mae_shared": float(err["shared"].mean()),
-        "mae_separate": float(err["separate"].mean()),
+        "n_test": int(sum(e.size for e in errors["shared"])),
+        "mae_shared": mae["shared"],
+        "mae_separate": mae["separate"],
+        "run_error_shared": run["shared"],
+        "run_error_separate": run["separate"],
     }
+
+
+def _run_means(err: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    _, index = np.unique(curve, return_inverse=True)
+    return np.asarray(np.bincount(index, err) / np.bincount(index))
 
 
 def _prefix_mask(fd: FitData, fraction: float) -> np.ndarray:
@@ -405,13 +419,27 @@ def _prefix_mask(fd: FitData, fraction: float) -> np.ndarray:
 
 
 def _forecast_error(fd: FitData, train: np.ndarray, cfg: FitConfig) -> np.ndarray:
-    """|forecast − truth| in L at the points outside `train`, from a fit on those inside (every
+    """Forecast − truth in L at the points outside `train`, from a fit on those inside (every
     group keeps training points, so the fit's groups are the data's)."""
     fit = LawFit(cfg).fit(fd.subset(train))
     test = ~train
     c = fd.curves
     curves = Curves(N=c.N[test], X=c.X[test], g=c.g[test], sizes=c.sizes)
-    return np.asarray(np.abs(np.exp(fit.law_.ln_L(fit.all_params_, curves)) - fd.L[test]))
+    return np.asarray(np.exp(fit.law_.ln_L(fit.all_params_, curves)) - fd.L[test])
+
+
+def held_out_vote(held: Mapping[str, Any] | None, margin: float) -> Verdict | None:
+    """`differ` when the separate fits forecast the held-out runs better by more than `margin`
+    (relative run error), `shared` when worse by more than that, `tie` in between (the forecasts
+    cannot tell; the in-sample vote decides), None without held-out points."""
+    if held is None:
+        return None
+    shared, separate = held["run_error_shared"], held["run_error_separate"]
+    if separate < (1.0 - margin) * shared:
+        return "differ"
+    if separate > (1.0 + margin) * shared:
+        return "shared"
+    return "tie"
 
 
 def decide(
@@ -421,13 +449,11 @@ def decide(
     separate: Mapping[str, LawFit],
     families: FamilyConfig,
 ) -> tuple[Verdict, str, dict[str, Verdict | None]]:
-    """The verdict, its reason and each criterion's vote."""
+    """The verdict, its reason and each criterion's vote: the in-sample vote stands unless the
+    held-out forecasts clearly say otherwise (then `undecided`)."""
     in_sample = CRITERIA[families.criterion](evidence, families.level)
     what = _in_sample_text(evidence, families)
-    held_vote: Verdict | None = None
-    if held is not None:
-        better = held["mae_separate"] < (1.0 - families.margin) * held["mae_shared"]
-        held_vote = "differ" if better else "shared"
+    held_vote = held_out_vote(held, families.margin)
     votes = {"in_sample": in_sample, "held_out": held_vote}
     failed = [f for f, m in separate.items() if not m.converged_]
     if not shared.converged_ or failed:
@@ -436,13 +462,14 @@ def decide(
     if held is None:
         return "undecided", f"{what}; too few points per run to forecast held-out ones", votes
     forecast = (
-        f"held-out MAE {held['mae_shared']:.4g} with one k(N), {held['mae_separate']:.4g} "
-        f"with one per family"
+        f"held-out run error {held['run_error_shared']:.3g} with one k(N), "
+        f"{held['run_error_separate']:.3g} with one per family"
     )
-    if in_sample == held_vote:
-        words = "one k(N) serves every family" if in_sample == "shared" else "k(N) differs"
-        return in_sample, f"{words}: {what}; {forecast}", votes
-    return "undecided", f"the criteria disagree: {what}; {forecast}", votes
+    if held_vote not in (in_sample, "tie"):
+        return "undecided", f"the criteria disagree: {what}; {forecast}", votes
+    words = "one k(N) serves every family" if in_sample == "shared" else "k(N) differs"
+    tie = " (a tie within the margin)" if held_vote == "tie" else ""
+    return in_sample, f"{words}: {what}; {forecast}{tie}", votes
 
 
 def _in_sample_text(e: Evidence, families: FamilyConfig) -> str:
