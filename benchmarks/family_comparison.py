@@ -10,6 +10,7 @@ on the effective sample size, the held-out forecasts): for the shared scenarios 
 false alarm, for the differing ones "differ" is a detection.
 
     python benchmarks/family_comparison.py [--seeds 20] [--sizes 0.5B,1.5B,3B,7B,14B,32B,72B]
+        [--criterion lr|aic|bic] [--fractions 0.5,0.75] [--margin 0.1]
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", default="")
     parser.add_argument("--criterion", default="lr")
+    parser.add_argument("--fractions", default="0.5,0.75", help="held-out prefix fractions")
+    parser.add_argument("--margin", type=float, default=0.1)
     args = parser.parse_args()
     base = preset("paper-base")
     if args.sizes:
@@ -67,8 +70,13 @@ def main() -> None:
         "shared k(N), E shifted": (TABLE6_BASE, TABLE6_BASE),
         "differ as Table 6": (TABLE6_BASE, TABLE6_INSTRUCT),
     }
-    families = FamilyConfig(criterion=args.criterion)
-    print(f"{args.seeds} seeds, sizes {', '.join(f'{s:g}' for s in base.sizes)}, noise 0.01")
+    fractions = tuple(float(f) for f in args.fractions.split(","))
+    families = FamilyConfig(criterion=args.criterion, fractions=fractions, margin=args.margin)
+    print(
+        f"{args.seeds} seeds, sizes {', '.join(f'{s:g}' for s in base.sizes)}, noise 0.01, "
+        f"criterion {args.criterion}, held out after prefixes {args.fractions}, margin "
+        f"{args.margin}"
+    )
     print(f"{'scenario':<28} {'rho':>4}  verdict shares (shared/differ/undecided)   votes 'differ'")
     for name, (k_a, k_b) in scenarios.items():
         for rho in (0.0, 0.5):

@@ -113,7 +113,7 @@ class FamilyConfig:
     column: str = FAMILY_COLUMN
     criterion: str = "lr"  # the in-sample vote: lr, aic or bic (all three are reported)
     level: float = 0.95  # the likelihood-ratio test rejects a shared k(N) at p < 1 − level
-    fractions: tuple[float, ...] = (0.25, 0.5)  # held out: each run's rest after this prefix
+    fractions: tuple[float, ...] = (0.5, 0.75)  # held out: each run's rest after this prefix
     margin: float = 0.1  # held out: a relative difference in run error below this is a tie
 
     def __post_init__(self) -> None:
