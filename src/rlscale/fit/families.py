@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,9 @@ from rlscale.fit.validate import prefix_length
 FAMILY_COLUMN = "family"
 JOINT_LAWS = ("paper",)  # laws whose k(N) a joint fit shares while E stays per family
 K_NAMES = ("Kmax", "N0")
-Verdict = str  # "shared" | "differ" | "undecided"
+Vote = Literal["shared", "differ"]
+HeldOutVote = Literal["shared", "differ", "tie"]
+Verdict = Literal["shared", "differ", "undecided"]
 
 
 @dataclass(frozen=True)
@@ -85,21 +87,21 @@ class Evidence:
         return self.deviance_separate, self.params_separate
 
 
-def _lr_says(e: Evidence, level: float) -> Verdict:
+def _lr_says(e: Evidence, level: float) -> Vote:
     return "differ" if e.p_value < 1.0 - level else "shared"
 
 
-def _aic_says(e: Evidence, level: float) -> Verdict:
+def _aic_says(e: Evidence, level: float) -> Vote:
     return "differ" if e.aic(shared=False) < e.aic(shared=True) else "shared"
 
 
-def _bic_says(e: Evidence, level: float) -> Verdict:
+def _bic_says(e: Evidence, level: float) -> Vote:
     return "differ" if e.bic(shared=False) < e.bic(shared=True) else "shared"
 
 
 # The in-sample criterion that votes, by name: the scaled likelihood-ratio test at `level`, or
 # the lower AIC / BIC (effective sample size).
-CRITERIA: dict[str, Callable[[Evidence, float], Verdict]] = {
+CRITERIA: dict[str, Callable[[Evidence, float], Vote]] = {
     "lr": _lr_says,
     "aic": _aic_says,
     "bic": _bic_says,
@@ -428,7 +430,7 @@ def _forecast_error(fd: FitData, train: np.ndarray, cfg: FitConfig) -> np.ndarra
     return np.asarray(np.exp(fit.law_.ln_L(fit.all_params_, curves)) - fd.L[test])
 
 
-def held_out_vote(held: Mapping[str, Any] | None, margin: float) -> Verdict | None:
+def held_out_vote(held: Mapping[str, Any] | None, margin: float) -> HeldOutVote | None:
     """`differ` when the separate fits forecast the held-out runs better by more than `margin`
     (relative run error), `shared` when worse by more than that, `tie` in between (the forecasts
     cannot tell; the in-sample vote decides), None without held-out points."""
@@ -448,13 +450,13 @@ def decide(
     shared: LawFit,
     separate: Mapping[str, LawFit],
     families: FamilyConfig,
-) -> tuple[Verdict, str, dict[str, Verdict | None]]:
+) -> tuple[Verdict, str, dict[str, str | None]]:
     """The verdict, its reason and each criterion's vote: the in-sample vote stands unless the
     held-out forecasts clearly say otherwise (then `undecided`)."""
     in_sample = CRITERIA[families.criterion](evidence, families.level)
     what = _in_sample_text(evidence, families)
     held_vote = held_out_vote(held, families.margin)
-    votes = {"in_sample": in_sample, "held_out": held_vote}
+    votes: dict[str, str | None] = {"in_sample": in_sample, "held_out": held_vote}
     failed = [f for f, m in separate.items() if not m.converged_]
     if not shared.converged_ or failed:
         which = "the shared fit" if not shared.converged_ else f"the fit of {', '.join(failed)}"
