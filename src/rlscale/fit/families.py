@@ -14,8 +14,10 @@ separate fits (`rlscale.fit.noise`): successive points of a run are correlated, 
 statistic is divided by the design effect before it meets χ² on the extra parameters — a naive
 test on hundreds of correlated points calls every small difference significant. AIC and BIC are
 reported on the same scale, with the effective sample size n / design effect. Out of sample, both
-models forecast the rest of every run from its first part (prefix splits, as `fit.validate`).
-Both criteria agreeing gives the verdict `shared` or `differ`; otherwise `undecided`.
+models forecast the rest of every run from its first part (prefix splits, as `fit.validate`),
+scored by each run's mean forecast error. The in-sample vote (`shared` or `differ`) is the
+verdict unless the forecasts clearly say otherwise (beyond `FamilyConfig.margin`): then, or when
+a fit fails or no point can be held out, `undecided`.
 """
 
 from __future__ import annotations
