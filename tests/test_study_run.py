@@ -182,6 +182,7 @@ def test_a_study_of_two_families_fits_and_reports_each_family(tmp_path: Path) ->
     assert families["names"] == ["base", "instruct"]
     finding = analysis["paper_findings"]["findings"][-1]
     assert finding["key"] == "e" and finding["verdict"] == "holds", finding
+    assert families["joint"]["verdict"] == "shared", families["joint"]["reason"]  # k(N) is shared
     equal = families["equal_compute"]
     assert equal and all(e["lower"] == "instruct" for e in equal)
     status = subprocess.run(
@@ -190,7 +191,8 @@ def test_a_study_of_two_families_fits_and_reports_each_family(tmp_path: Path) ->
     )  # fmt: skip
     assert {r["family"] for r in json.loads(status.stdout)} == {"base", "instruct"}
     page = (tmp_path / "report.html").read_text()
-    for title in ("k(N) of each model family", "instruct: L against C per size"):
+    titles = ("k(N) of each model family", "instruct: L against C per size", "one per family?")
+    for title in titles:
         assert html.escape(title) in page
     assert (
         "Model families: the paper&#x27;s law on C" in page or "Model families: the paper" in page

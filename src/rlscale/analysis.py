@@ -18,6 +18,7 @@ import pandas as pd
 from rlscale.errors import InputError, RlscaleError
 from rlscale.findings import law_holds_per_family, paper_findings, ratio_interval
 from rlscale.fit.estimator import FitConfig, LawFit, n_key
+from rlscale.fit.families import FamilyFits
 from rlscale.fit.validate import (
     BACKTEST_FRACTIONS,
     MIN_PREFIX_POINTS,
@@ -240,9 +241,15 @@ def forecast_final(records: pd.DataFrame, final_step: int) -> dict[str, float] |
     }
 
 
-def family_comparison(table: pd.DataFrame) -> dict[str, Any] | None:
-    """The joint fit of the families on the sizes they share: does one k(N) serve them all?"""
-    return None
+def family_comparison(table: pd.DataFrame, x: str = "C") -> dict[str, Any]:
+    """The paper law's joint fit of the families on the sizes they share, against each family's
+    own fit (`fit.families`): does one k(N) serve them all?"""
+    try:
+        fits = FamilyFits(FitConfig(law="paper", x=cast(Any, x))).fit(table, source="study")
+    except (InputError, RlscaleError, ValueError) as exc:
+        return {"law": "paper", "x": x, "verdict": None, "reason": str(exc)}
+    joint: dict[str, Any] = fits.summary()["joint"]
+    return joint
 
 
 def family_summary(

@@ -138,7 +138,8 @@ def family_figures(inp: ReportInput) -> list[fig.Figure | None]:
     if len(inp.family_fits) < 2:
         return []
     table = analysis.scaling_table(inp.records)
-    out = [fig.family_k_of_size(inp.family_fits)]
+    joint = ((inp.summary or {}).get("families") or {}).get("joint") or {}
+    out = [fig.family_k_of_size(inp.family_fits, joint.get("shared"))]
     for family, fits in inp.family_fits.items():
         rows = table[table["family"] == family]
         curves = fig.loss_curves(rows, "C", fits.get("paper-C"), fits.get("loglinear-C"))

@@ -148,9 +148,11 @@ def k_of_size(per_size: dict[str, Any] | None, paper: dict[str, Any] | None) -> 
     return Figure("k(N): the learning-efficiency slope per size", _svg(fig), note)
 
 
-def family_k_of_size(family_fits: dict[str, dict[str, dict[str, Any]]]) -> Figure | None:
+def family_k_of_size(
+    family_fits: dict[str, dict[str, dict[str, Any]]], shared: dict[str, Any] | None = None
+) -> Figure | None:
     """Every family's k per size (free fits, 95% bars) and its paper-law k(N) with its 95%
-    band, on one figure: whether one k(N) could serve them all."""
+    band, on one figure, with the joint fit's one k(N) for all (`shared`) when it was made."""
     drawn = {
         f: fits for f, fits in family_fits.items() if (fits.get("loglinear-C") or {}).get("per_N")
     }
@@ -169,9 +171,13 @@ def family_k_of_size(family_fits: dict[str, dict[str, dict[str, Any]]]) -> Figur
             _k_curve(ax, fits["paper-C"], grid, color, f"{family}: k(N)")
         else:
             notes.append(f"{family}: paper law {note}")
+    if shared and shared.get("converged"):
+        kmax, n0 = shared["params"]["Kmax"], shared["params"]["N0"]
+        ax.plot(grid, k_of_N(grid, kmax, n0), "k--", lw=1, label="one k(N) for all (joint fit)")
     _k_axes(ax)
     caption = "Bars: 95% intervals of each size's free k; lines: each family's paper-law k(N) "
-    caption += "with its 95% band (points of a family shifted slightly right to stay apart)."
+    caption += "with its 95% band (points of a family shifted slightly right to stay apart)"
+    caption += "; dashed: the joint fit's one k(N) for every family." if shared else "."
     return Figure("k(N) of each model family", _svg(fig), " ".join([caption, *notes]))
 
 

@@ -198,8 +198,12 @@ def family_tables(families: dict[str, Any] | None) -> list[Table]:
     joint = families.get("joint") or {}
     note = "Each family's own fit of the paper's law on C (its fits are in fits/<family>/)."
     if joint.get("verdict"):
-        note += f" One k(N) for all families: {joint['verdict']} — {joint.get('reason', '')}."
+        note += f" One k(N) for all families: {joint['verdict']} (the joint fit below)."
+    elif joint.get("reason"):
+        note += f" No joint fit: {joint['reason']}."
     tables = [Table("Model families: the paper's law on C", ("", *names), rows, note)]
+    if joint.get("shared"):
+        tables.append(joint_table(joint))
     equal = families.get("equal_compute") or []
     if equal:
         tables.append(
@@ -215,6 +219,35 @@ def family_tables(families: dict[str, Any] | None) -> list[Table]:
             )
         )
     return tables
+
+
+def joint_table(joint: dict[str, Any]) -> Table:
+    """The joint fit: one (Kmax, N0) for every family against each family's own, on the sizes
+    they share, with the evidence and the verdict."""
+    shared = joint["shared"]
+    rows = [_joint_row("one k(N), every family", shared)]
+    rows += [
+        _joint_row(f"{f}: its own k(N)", m) for f, m in joint["separate"]["per_family"].items()
+    ]
+    evidence = (
+        f"AIC {fmt(joint['aic']['shared'])} vs {fmt(joint['aic']['separate'])}, BIC "
+        f"{fmt(joint['bic']['shared'])} vs {fmt(joint['bic']['separate'])} (one k(N) vs one per "
+        f"family; effective n {joint['n_eff']:.0f})."
+    )
+    sizes = ", ".join(size_text(n) for n in joint["sizes"])
+    return Table(
+        "Model families: one k(N) or one per family?",
+        ("model", "Kmax", "N0", "converged"),
+        rows,
+        f"Fitted on the sizes every family has ({sizes}), E free per family and size. "
+        f"{evidence} Verdict: {joint['verdict']} — {joint['reason']}.",
+    )
+
+
+def _joint_row(name: str, model: dict[str, Any]) -> tuple[str, ...]:
+    params, ci = model.get("params") or {}, model.get("ci95") or {}
+    values = (f"{fmt(params.get(p))} {_interval(ci.get(p))}" for p in ("Kmax", "N0"))
+    return (name, *values, fmt(bool(model.get("converged"))))
 
 
 def _family_values(L: dict[str, float | None], names: list[str]) -> tuple[str, ...]:
