@@ -114,6 +114,11 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     summary = analysis.study_summary(
         table, records, fits, spec.reuse_model, reuse_runs(spec), paper_departures(spec), by_family
     )
+    if spec.reuse_model is not None:
+        summary["reuse_of"] = {
+            "model": spec.reuse_model,
+            "family": spec.family_of(spec.reuse_model),
+        }
     runs = run_rows(spec, root)
     write_json_file(root / "analysis.json", {"study": spec.name, "runs": runs} | summary)
     report = ReportInput(

@@ -163,7 +163,7 @@ def study_tables(
     if summary["reuse"]:
         tables.append(
             Table(
-                "Data reuse",
+                _reuse_title(summary.get("reuse_of")),
                 ("τ", "unique prompts", "L at step 0", "final L", "± se", "se from", "seeds"),
                 [
                     (
@@ -180,6 +180,13 @@ def study_tables(
             )
         )
     return tables + family_tables(summary.get("families"))
+
+
+def _reuse_title(of: dict[str, Any] | None) -> str:
+    if not of:
+        return "Data reuse"
+    family = f"family {of['family']}, " if of.get("family") else ""
+    return f"Data reuse ({family}model {of['model']})"
 
 
 def family_tables(families: dict[str, Any] | None) -> list[Table]:
