@@ -140,3 +140,90 @@ def test_settings_that_do_not_change_results_do_not_change_a_runs_key() -> None:
     assert other.key == run.key and other.name == run.name  # a study finds its runs again
     longer = dataclasses.replace(run, grpo=run.grpo.replace(steps=run.grpo.steps + 1))
     assert longer.key != run.key
+
+
+# --- model families --------------------------------------------------------------------------
+
+FAMILIES = {k: v for k, v in BASE.items() if k != "models"} | {
+    "families": {"base": ["micro-xs", "micro-s"], "instruct": ["micro-xs-instruct"]},
+    "reuse": {"taus": [1, 5], "family": "base", "model": "micro-s"},
+}
+
+
+def test_a_study_without_families_keeps_the_run_keys_it_had_before_families() -> None:
+    names = [r.name for r in parse_study(preset_study("micro")).runs()]
+    assert names == [  # recorded at c9d6149, before `families:` existed
+        "micro-xs-seed0-tau1-c886375e",
+        "micro-s-seed0-tau1-afe440cd",
+        "micro-m-seed0-tau1-f743637f",
+        "micro-l-seed0-tau1-b1153b13",
+        "micro-xl-seed0-tau1-007e5c77",
+        "micro-m-seed0-tau5-75dbbe9e",
+        "micro-m-seed0-tau25-e67c1808",
+    ]
+    assert all(r.family is None for r in parse_study(BASE).runs())
+
+
+def test_families_name_their_runs_and_are_part_of_the_key() -> None:
+    spec = parse_study(FAMILIES)
+    assert spec.models == ("micro-xs", "micro-s", "micro-xs-instruct")
+    runs = spec.runs()
+    assert {(r.family, r.model) for r in runs} == {
+        ("base", "micro-xs"), ("base", "micro-s"), ("instruct", "micro-xs-instruct"),
+    }  # fmt: skip
+    assert all(r.name.startswith(f"{r.family}-{r.model}-seed") for r in runs)
+    assert {(r.model, r.tau) for r in runs if r.tau > 1} == {("micro-s", 5)}
+    renamed = FAMILIES | {
+        "families": {"b": ["micro-xs", "micro-s"], "i": ["micro-xs-instruct"]},
+        "reuse": {"taus": [1, 5], "family": "b", "model": "micro-s"},
+    }
+    other = {(r.model, r.seed, r.tau): r.key for r in parse_study(renamed).runs()}
+    assert not set(other.values()) & {r.key for r in runs}
+    unfamilied = parse_study(BASE).runs()
+    assert not {r.key for r in unfamilied} & {r.key for r in runs}
+
+
+@pytest.mark.parametrize(
+    ("families", "message"),
+    [
+        ({"base": ["micro-xs"], "instruct": ["micro-xs"]}, "families.instruct[0]: 'micro-xs' is"),
+        ({"base": ["micro-xs"], "instruct": []}, "families.instruct: list at least one"),
+        ({"base": ["micro-xs"], "my family": ["micro-s"]}, "families: 'my family' is not a path"),
+        ({"base": ["micro-xs"], "../x": ["micro-s"]}, "families: '../x' is not a path-safe"),
+        ({"base": ["micro-xs", 3]}, "families.base[1]: expected a name or path"),
+        (["micro-xs"], "families: a mapping of family name"),
+        ({}, "families: a mapping of family name"),
+    ],
+)
+def test_bad_families_are_errors_naming_the_field(families: object, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_study(FAMILIES | {"families": families, "reuse": {"taus": [1]}})
+    assert message in str(info.value)
+
+
+def test_reuse_names_its_family_and_a_model_of_it() -> None:
+    with pytest.raises(InputError, match=r"reuse\.family: 'chat' is not one of the families"):
+        parse_study(FAMILIES | {"reuse": {"taus": [5], "family": "chat"}})
+    with pytest.raises(InputError, match=r"reuse\.model: 'micro-xs-instruct' is not one of family"):
+        parse_study(
+            FAMILIES | {"reuse": {"taus": [5], "family": "base", "model": "micro-xs-instruct"}}
+        )
+    with pytest.raises(InputError, match="either models: or families:"):
+        parse_study(FAMILIES | {"models": ["micro-xs"]})
+
+
+def test_the_families_preset_runs_every_rung_of_both_families_once() -> None:
+    spec = parse_study(preset_study("micro-families"))
+    runs = spec.runs()
+    base = [r.model for r in runs if r.family == "base"]
+    assert [r.model for r in runs if r.family == "instruct"] == [f"{m}-instruct" for m in base]
+    assert len(base) == 5 and {(r.tau, r.seed, r.grpo.steps) for r in runs} == {(1, 0, 100)}
+
+
+def test_a_family_run_tells_its_trainer_its_family() -> None:
+    from rlscale.engines.native import train_args
+
+    runs = parse_study(FAMILIES).runs()
+    args = {r.family: train_args(r, Path("/x")) for r in runs}
+    assert args["instruct"][args["instruct"].index("--family") + 1] == "instruct"
+    assert "--family" not in train_args(parse_study(BASE).runs()[0], Path("/x"))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +128,72 @@ def test_a_study_whose_runs_never_solve_anything_still_writes_its_report(tmp_pat
     assert {f["verdict"] for f in analysis["paper_findings"]["findings"]} == {"not identifiable"}
     assert "R² undefined" in done.stdout and "nan" not in done.stdout.lower()
     assert (tmp_path / "report.html").exists() and (tmp_path / "report.md").exists()
+
+
+def write_simulated_family(root: Path, spec: Any, family: str, shift_E: float) -> None:
+    """The paper-base law's curves (E shifted by `shift_E` in log10 L) as the StepRecords of
+    `family`'s runs, one run a size in the study's order."""
+    from dataclasses import replace
+
+    from rlscale.simulate import preset, simulate
+    from rlscale.store import append_record
+
+    truth = preset("paper-base")
+    sizes = sorted(truth.per_N)[1:5]  # 1.5B-14B: the 0.5B curve is nearly flat in 30 steps
+    per_N = {N: {"E": truth.per_N[N]["E"] + shift_E} for N in sizes}
+    curves = simulate(replace(truth, per_N=per_N, steps=30, noise=0.002, seed=len(family)))
+    runs = [r for r in spec.runs() if r.family == family]
+    for run, N in zip(runs, sizes, strict=True):
+        folder = run_dir(root, run)
+        folder.mkdir(parents=True)
+        for row in curves[curves["N"] == N].itertuples():
+            record = {
+                "run": run.name, "model": run.model, "family": family, "N": N, "seed": 0,
+                "tau": 1, "step": int(row.step), "flops_paper_cum": float(row.C),
+                "prompts_seen": int(row.D), "eval_L": float(row.L), "eval_L_se": 0.01,
+            }  # fmt: skip
+            append_record(folder / "steps.jsonl", record)
+
+
+def test_a_study_of_two_families_fits_and_reports_each_family(tmp_path: Path) -> None:
+    from rlscale.store import write_json_file
+
+    mapping = preset_study("micro-quick") | {
+        "families": {
+            "base": ["micro-xs", "micro-s", "micro-m", "micro-l"],
+            "instruct": ["xs-it", "s-it", "m-it", "l-it"],
+        },
+        "reuse": None,
+    }
+    del mapping["models"]
+    spec = parse_study(mapping)
+    write_json_file(tmp_path / "study.json", {"study": mapping})
+    write_simulated_family(tmp_path, spec, "base", 0.0)
+    write_simulated_family(tmp_path, spec, "instruct", -0.05)
+    cli = [sys.executable, "-m", "rlscale", "study", "fit", str(tmp_path)]
+    done = subprocess.run(cli, capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for family in ("base", "instruct"):
+        fit = json.loads((tmp_path / "fits" / family / "paper-C.json").read_text())
+        low, high = fit["ci95"]["Kmax"]
+        assert fit["converged"] and low < 0.133 < high, fit["ci95"]
+    analysis = json.loads((tmp_path / "analysis.json").read_text())
+    families = analysis["families"]
+    assert families["names"] == ["base", "instruct"]
+    finding = analysis["paper_findings"]["findings"][-1]
+    assert finding["key"] == "e" and finding["verdict"] == "holds", finding
+    assert families["joint"]["verdict"] == "shared", families["joint"]["reason"]  # k(N) is shared
+    equal = families["equal_compute"]
+    assert equal and all(e["lower"] == "instruct" for e in equal)
+    status = subprocess.run(
+        [sys.executable, "-m", "rlscale", "study", "status", str(tmp_path), "--json", "-"],
+        capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert {r["family"] for r in json.loads(status.stdout)} == {"base", "instruct"}
+    page = (tmp_path / "report.html").read_text()
+    titles = ("k(N) of each model family", "instruct: L against C per size", "one per family?")
+    for title in titles:
+        assert html.escape(title) in page
+    assert (
+        "Model families: the paper&#x27;s law on C" in page or "Model families: the paper" in page
+    )

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from rlscale.errors import InputError, RlscaleError
-from rlscale.findings import paper_findings, ratio_interval
+from rlscale.findings import law_holds_per_family, paper_findings, ratio_interval
 from rlscale.fit.estimator import FitConfig, LawFit, n_key
+from rlscale.fit.families import FamilyFits
 from rlscale.fit.validate import (
     BACKTEST_FRACTIONS,
     MIN_PREFIX_POINTS,
@@ -45,9 +47,11 @@ def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=FIT_TABLE)
     rows = to_fit_table(records)
     rows = rows[rows["tau"] == 1]
+    family = {"family": rows["family"].astype(str)} if "family" in rows else {}
     out = pd.DataFrame(
         {
             "run": rows["run"],
+            **family,
             "N": rows["N"].astype(float),
             "seed": rows["seed"],
             "tau": rows["tau"],
@@ -75,6 +79,46 @@ def fit_study(
             continue
         results[name] = fit.summary() | {"r2_per_N": per_size_r2(fit, table, x)}
     return results
+
+
+def families_in(table: pd.DataFrame) -> list[str]:
+    """The model families of a table's rows, in their order ([] without a `family` column)."""
+    if "family" not in table or table.empty:
+        return []
+    return [str(f) for f in dict.fromkeys(table["family"].dropna())]
+
+
+def fit_families(table: pd.DataFrame, bootstrap: int = 0) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every study fit per family: {family: {"<law>-<x>": FitResult}}."""
+    return {
+        family: fit_study(table[table["family"] == family], bootstrap=bootstrap)
+        for family in families_in(table)
+    }
+
+
+def family_equal_compute(table: pd.DataFrame, points: int = 4) -> list[dict[str, Any]]:
+    """For each size two or more families share: their L at common compute budgets (log-spaced
+    over the C range every family's run spans; log-linear interpolation, mean over seeds) and
+    which family is lower there."""
+    families = families_in(table)
+    out = []
+    for N in sorted(table["N"].unique()) if len(families) > 1 else []:
+        rows = table[table["N"] == N]
+        curves = {f: rows[rows["family"] == f].groupby("C")["L"].mean() for f in families}
+        curves = {f: c for f, c in curves.items() if len(c) > 1}
+        if len(curves) < 2:
+            continue
+        lo = max(float(c.index.min()) for c in curves.values())
+        hi = min(float(c.index.max()) for c in curves.values())
+        if not lo < hi:
+            continue
+        for C in np.geomspace(lo, hi, points):
+            L = {
+                f: float(np.interp(np.log(C), np.log(c.index.to_numpy()), c.to_numpy()))
+                for f, c in curves.items()
+            }
+            out.append({"N": float(N), "C": float(C), "L": L, "lower": min(L, key=L.__getitem__)})
+    return out
 
 
 def per_size_r2(fit: LawFit, table: pd.DataFrame, x: str) -> dict[str, float | None]:
@@ -197,6 +241,37 @@ def forecast_final(records: pd.DataFrame, final_step: int) -> dict[str, float] |
     }
 
 
+def family_comparison(table: pd.DataFrame, x: str = "C") -> dict[str, Any]:
+    """The paper law's joint fit of the families on the sizes they share, against each family's
+    own fit (`fit.families`): does one k(N) serve them all?"""
+    try:
+        fits = FamilyFits(FitConfig(law="paper", x=cast(Any, x))).fit(table, source="study")
+    except (InputError, RlscaleError, ValueError) as exc:
+        return {"law": "paper", "x": x, "verdict": None, "reason": str(exc)}
+    joint: dict[str, Any] = fits.summary()["joint"]
+    return joint
+
+
+def family_summary(
+    table: pd.DataFrame,
+    family_fits: dict[str, dict[str, dict[str, Any]]],
+    joint: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A study of several families: finding (e) judged, each family's paper-law globals and
+    R², the families' L at equal compute per shared size, and the joint fit's comparison."""
+    per_family = {f: (fits, table[table["family"] == f]) for f, fits in family_fits.items()}
+    return {
+        "names": list(family_fits),
+        "finding": asdict(law_holds_per_family(per_family, joint)),
+        "per_family": {
+            f: _paper_globals(fits.get("paper-C", {})) | {"r2": fits.get("paper-C", {}).get("r2")}
+            for f, fits in family_fits.items()
+        },
+        "equal_compute": family_equal_compute(table),
+        "joint": joint,
+    }
+
+
 def study_summary(
     table: pd.DataFrame,
     records: pd.DataFrame,
@@ -204,10 +279,12 @@ def study_summary(
     reuse_model: str | None,
     reuse_runs: list[str] | None = None,
     departures: Sequence[str] = (),
+    families: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a study found: the paper's findings judged (first), per-size curve shapes and
     slopes, the C-fit's globals, equal-compute losses and the reuse curves (the figures printed
-    at the end of `rlscale study run`)."""
+    at the end of `rlscale study run`). In a study of several families, `table` and `fits` are
+    its first family's and `families` is the `family_summary`: finding (e) joins the others."""
     loglog, expo = fits.get("loglinear-C", {}), fits.get("expdecay-C", {})
     paper_c = fits.get("paper-C", {})
     per_size = []
@@ -226,8 +303,12 @@ def study_summary(
     reuse = reuse_curves(records, reuse_model, reuse_runs) if reuse_model else {}
     reuse_N = records.loc[records["model"] == reuse_model, "N"] if reuse_model else None
     N_reuse = float(reuse_N.iloc[0]) if reuse_N is not None and len(reuse_N) else None
+    findings = paper_findings(table, fits, reuse, N_reuse, departures)
+    if families is not None:
+        findings["findings"].append(families["finding"])
     return {
-        "paper_findings": paper_findings(table, fits, reuse, N_reuse, departures),
+        "paper_findings": findings,
+        **({"families": families} if families is not None else {}),
         "per_size": per_size,
         "k_rises_with_N": {name: k_rises_with_N(fits.get(name, {})) for name in fits},
         "paper_C": _paper_globals(paper_c),

@@ -103,10 +103,16 @@ def run_rows(spec: StudySpec, root: Path) -> list[dict[str, object]]:
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
         rows.append(
             {"run": run.name, "model": run.model, "seed": run.seed, "tau": run.tau}
+            | family_column(run)
             | {"state": run_state(folder)}
             | summary
         )
     return rows
+
+
+def family_column(run: RunSpec) -> dict[str, str]:
+    """A run's `family` entry (none for a study without families)."""
+    return {} if run.family is None else {"family": run.family}
 
 
 def reuse_runs(spec: StudySpec) -> list[str]:

@@ -4,7 +4,10 @@ Used for examples and tests, and to check before spending compute whether a plan
 steps, seeds, noise) can identify a law's parameters: simulate it, fit it, look at the intervals.
 Noise is Gaussian in L: a draw per point (`noise`; successive points of a run correlated by
 `rho`, an AR(1) process, as evaluations along one trajectory are) plus one offset per run
-(`run_noise`); L is clipped to [1e-4, 1].
+(`run_noise`); L is clipped to [1e-4, 1]. A `family` names the model family of every row (a
+`family` column; runs named after it), and `shift_E` moves the whole law up or down by that
+many decades of L (E(N) + shift_E for the paper laws): two simulations that differ only there
+are two families sharing k(N) but not E(N); `params` set apart are families that do not.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 from rlscale.errors import InputError
 from rlscale.fit.data import X_NAMES, XName
 from rlscale.fit.estimator import LawFit
-from rlscale.fit.laws import Curves, get_law, size_param
+from rlscale.fit.laws import LN10, Curves, get_law, size_param
 
 L_MIN = 1e-4
 
@@ -39,6 +42,8 @@ class SimulationConfig:
     tokens_per_step: float = 3.1e6  # prompt + response tokens of all rollouts in a step
     prompts_per_step: int = 512
     seed: int = 0
+    family: str | None = None  # written as a `family` column (and in run names) when set
+    shift_E: float = 0.0  # added to log10 L everywhere: E(N) + shift_E for the paper laws
 
     def __post_init__(self) -> None:
         law = get_law(self.law)
@@ -61,10 +66,26 @@ class SimulationConfig:
             raise InputError(f"rho must be in (-1, 1), not {self.rho}")
         if self.tokens_per_step <= 0 or self.prompts_per_step < 1:
             raise InputError("tokens_per_step and prompts_per_step must be positive")
+        if self.family is not None and not self.family.strip():
+            raise InputError("a family needs a non-empty name")
+        if not np.isfinite(self.shift_E):
+            raise InputError(f"shift_E must be finite, not {self.shift_E}")
 
     @property
     def sizes(self) -> np.ndarray:
         return np.array(sorted(float(n) for n in self.per_N))
+
+    def with_params(self, values: Mapping[str, float]) -> SimulationConfig:
+        """The same simulation with some of the law's global parameters set (e.g. another
+        family's Kmax)."""
+        law = get_law(self.law)
+        for name, value in values.items():
+            if name not in law.global_names:
+                have = ", ".join(law.global_names) or "none"
+                raise InputError(f"cannot set {name!r}: law {self.law!r} has globals {have}")
+            if not np.isfinite(value):
+                raise InputError(f"{name} must be finite, not {value}")
+        return replace(self, params={**self.params, **values})
 
     def with_sizes(self, sizes: Sequence[float]) -> SimulationConfig:
         """The same law at other sizes (needs per-size parameters or a law that forecasts)."""
@@ -86,11 +107,12 @@ def true_ln_L(cfg: SimulationConfig, N: np.ndarray, X: np.ndarray) -> np.ndarray
     for i, size in enumerate(curves.sizes):
         per_size = cfg.per_N[float(size)]
         p.update({size_param(n, i): float(per_size[n]) for n in law.size_names})
-    return law.ln_L(p, curves)
+    return np.asarray(law.ln_L(p, curves) + LN10 * cfg.shift_E)
 
 
 def simulate(cfg: SimulationConfig) -> pd.DataFrame:
-    """One row per (run, step ≥ 1): run, seed, N, step, D, C, L, L_true."""
+    """One row per (run, step ≥ 1): run, seed, N, step, D, C, L, L_true (and family, when the
+    configuration names one)."""
     rng = np.random.default_rng(cfg.seed)
     steps = np.arange(1, cfg.steps + 1, dtype=float)
     frames = []
@@ -102,10 +124,13 @@ def simulate(cfg: SimulationConfig) -> pd.DataFrame:
             L_true = np.exp(true_ln_L(cfg, np.full_like(steps, N), X))
             offset = rng.normal(0.0, cfg.run_noise) if cfg.run_noise else 0.0
             L = L_true + offset + ar1_noise(rng, cfg.noise, cfg.rho, steps.size)
+            prefix = f"{cfg.family}-" if cfg.family is not None else ""
+            family = {"family": cfg.family} if cfg.family is not None else {}
             frames.append(
                 pd.DataFrame(
                     {
-                        "run": f"N{N:.4g}-s{s}",
+                        **family,
+                        "run": f"{prefix}N{N:.4g}-s{s}",
                         "seed": s,
                         "N": N,
                         "step": steps.astype(int),

@@ -28,10 +28,11 @@ class RunSpec:
     evals: dict[str, str]
     grpo: GRPOConfig
     engine: str = "native"
+    family: str | None = None  # the model family of a study with `families:` (None: `models:`)
 
     @property
     def key(self) -> str:
-        blob = {
+        blob: dict[str, Any] = {
             "model": self.model,
             "train": self.train,
             "holdout": self.holdout,
@@ -39,12 +40,16 @@ class RunSpec:
             "grpo": self.grpo.result_settings(),
             "engine": self.engine,
         }
+        if self.family is not None:  # only then: a study file without families keeps its keys
+            blob["family"] = self.family
         text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def name(self) -> str:
         short = Path(self.model).name or self.model
+        if self.family is not None:
+            short = f"{self.family}-{short}"
         return f"{short}-seed{self.seed}-tau{self.tau}-{self.key[:8]}"
 
 
@@ -70,6 +75,13 @@ class StudySpec:
     sizes: dict[str, float] = field(default_factory=dict)  # N of models not on this disk
     # Experiment trackers each run reports to (not part of a run's key: they change no result)
     report_to: tuple[str, ...] = ()
+    # `families:` of the study file, in its order: (family, its models); `models` is then every
+    # family's models in that order. Empty for a study of one unnamed family (`models:`).
+    families: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def family_of(self, model: str) -> str | None:
+        """The family a model belongs to (None in a study without families)."""
+        return next((name for name, models in self.families if model in models), None)
 
     def runs(self) -> list[RunSpec]:
         """Every model × seed at τ = 1, plus the reuse model at each other τ (and at τ = 1 too
@@ -96,6 +108,7 @@ class StudySpec:
             dict(self.evals),
             grpo,
             self.engine,
+            self.family_of(model),
         )
 
     def to_dict(self) -> dict[str, Any]:

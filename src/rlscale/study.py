@@ -4,6 +4,7 @@ field path; each engine's own settings block is parsed and checked by that engin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from rlscale.spec import StudySpec
 from rlscale.units import parse_number
 
 EXECUTORS = ("local", "ray")
-KNOWN = {"name", "models", "train", "holdout", "evals", "grpo", "preset", "budget", "reuse"}
-KNOWN |= {"seeds", "engine", "executor", "device", "threads", "verl", "sizes", "report_to"}
+KNOWN = {"name", "models", "families", "train", "holdout", "evals", "grpo", "preset", "budget"}
+KNOWN |= {"reuse", "seeds", "engine", "executor", "device", "threads", "verl", "sizes"}
+KNOWN |= {"report_to"}
 DEVICES = ("cpu", "cuda")
 
 
@@ -64,19 +66,45 @@ PRESETS: dict[str, dict[str, Any]] = {
         "reuse": {"taus": [1, 2], "model": "micro-s"},
         "seeds": [0],
     },
-    # arXiv:2509.25300 on verl: Qwen2.5 Base 0.5B–72B, one epoch of the curriculum-ordered
-    # 53,904-problem set (105 steps × 512 prompts), evaluated every step on the 500-problem
-    # holdout; data reuse on 7B for 100 steps. Give the data with --train and --holdout.
+    # Both micro families (each rung and its instruct rung), τ = 1, one seed: the paper's
+    # finding that the law holds for base and instruction-tuned models alike.
+    "micro-families": {
+        "name": "micro-families",
+        "families": {
+            "base": MICRO["models"],
+            "instruct": [f"{m}-instruct" for m in MICRO["models"]],
+        },
+        "budget": {"steps": 100},
+        "grpo": MICRO_GRPO,
+        "seeds": [0],
+    },
+    # arXiv:2509.25300 on verl: Qwen2.5 Base and Instruct 0.5B–72B, one epoch of the
+    # curriculum-ordered 53,904-problem set (105 steps × 512 prompts), evaluated every step on
+    # the 500-problem holdout; data reuse on 7B Base for 100 steps. Give the data with --train
+    # and --holdout.
     "paper": {
         "name": "paper",
         "engine": "verl",
         "preset": "paper",
-        "models": [f"Qwen/Qwen2.5-{size}" for size in QWEN25_N],
-        # N: non-embedding parameters from the Qwen2.5 technical report (Table 1)
-        "sizes": {f"Qwen/Qwen2.5-{size}": n for size, n in QWEN25_N.items()},
+        "families": {
+            "base": [f"Qwen/Qwen2.5-{size}" for size in QWEN25_N],
+            "instruct": [f"Qwen/Qwen2.5-{size}-Instruct" for size in QWEN25_N],
+        },
+        # N: non-embedding parameters from the Qwen2.5 technical report (Table 1); an Instruct
+        # model has its Base model's shape
+        "sizes": {
+            f"Qwen/Qwen2.5-{size}{suffix}": n
+            for size, n in QWEN25_N.items()
+            for suffix in ("", "-Instruct")
+        },
         "budget": {"steps": 105},
         "grpo": {"eval_every": 1, "checkpoint_every": 10},
-        "reuse": {"taus": [1, 2, 5, 20, 25, 50, 100], "model": "Qwen/Qwen2.5-7B", "steps": 100},
+        "reuse": {
+            "taus": [1, 2, 5, 20, 25, 50, 100],
+            "family": "base",
+            "model": "Qwen/Qwen2.5-7B",
+            "steps": 100,
+        },
         "seeds": [0],
     },
 }
@@ -156,13 +184,12 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         raise InputError(
             f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN))}"
         )
-    models = _string_list(data.get("models"), "models")
-    if not models:
-        raise InputError("models: list at least one ladder name or model directory")
+    families = _families(data)
+    models = [m for _, members in families for m in members] or _models(data.get("models"))
     steps, compute = _budget(data.get("budget"))
     grpo = _grpo(data.get("grpo") or {}, str(data.get("preset", "micro")))
     seeds = tuple(_int(s, f"seeds[{i}]") for i, s in enumerate(_as_list(data.get("seeds", [0]))))
-    taus, reuse_model, reuse_steps = _reuse(data.get("reuse"), models)
+    taus, reuse_model, reuse_steps = _reuse(data.get("reuse"), models, families)
     evals = data.get("evals") or {}
     if not isinstance(evals, dict) or not all(isinstance(v, str) for v in evals.values()):
         raise InputError("evals: a mapping of name: data source")
@@ -192,11 +219,57 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         engine_settings=ENGINE_SETTINGS[engine](data.get(engine)),
         sizes=_sizes(data.get("sizes")),
         report_to=_report_to(data.get("report_to"), engine),
+        families=families,
     )
     ENGINE_CHECKS[engine](spec)
     if len({r.key for r in spec.runs()}) != len(spec.runs()):
         raise InputError("seeds and reuse.taus give the same run twice; list each value once")
     return spec
+
+
+def _models(value: Any) -> list[str]:
+    models = _string_list(value, "models")
+    if not models:
+        raise InputError(
+            "models: list at least one ladder name or model directory (or give `families:`)"
+        )
+    return models
+
+
+FAMILY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def _families(data: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`families: {base: [...], instruct: [...]}`: each a path-safe name (it is part of run
+    folder names and fit names) with at least one model, no model in two families."""
+    section = data.get("families")
+    if section is None:
+        return ()
+    usage = "families: a mapping of family name: [models], e.g. {base: [micro-s], instruct: [...]}"
+    if "models" in data:
+        raise InputError("give either models: or families:, not both")
+    if not isinstance(section, dict) or not section:
+        raise InputError(usage)
+    seen: dict[str, str] = {}
+    out = []
+    for name, value in section.items():
+        if not isinstance(name, str) or not FAMILY_NAME.fullmatch(name):
+            raise InputError(
+                f"families: {name!r} is not a path-safe word (letters, digits, _ and -, "
+                "starting with a letter or digit)"
+            )
+        members = _string_list(value, f"families.{name}")
+        if not members:
+            raise InputError(f"families.{name}: list at least one ladder name or model directory")
+        for i, model in enumerate(members):
+            if model in seen:
+                raise InputError(
+                    f"families.{name}[{i}]: {model!r} is already in family {seen[model]!r}; "
+                    "a model belongs to one family"
+                )
+            seen[model] = name
+        out.append((name, tuple(members)))
+    return tuple(out)
 
 
 def _budget(section: Any) -> tuple[int, float]:
@@ -234,17 +307,29 @@ def _grpo(section: Any, preset: str) -> GRPOConfig:
         raise InputError(f"grpo: {exc}") from None
 
 
-def _reuse(section: Any, models: list[str]) -> tuple[tuple[int, ...], str | None, int]:
+def _reuse(
+    section: Any, models: list[str], families: tuple[tuple[str, tuple[str, ...]], ...]
+) -> tuple[tuple[int, ...], str | None, int]:
     if section is None:
         return (1,), None, 0
-    if not isinstance(section, dict) or set(section) - {"taus", "model", "steps"}:
-        raise InputError("reuse: give `reuse: {taus: [1, 5, 25], model: NAME[, steps: S]}`")
+    if not isinstance(section, dict) or set(section) - {"taus", "model", "family", "steps"}:
+        raise InputError(
+            "reuse: give `reuse: {taus: [1, 5, 25], model: NAME[, family: NAME][, steps: S]}`"
+        )
     taus = tuple(
         _positive_int(t, f"reuse.taus[{i}]") for i, t in enumerate(_as_list(section.get("taus")))
     )
+    family = section.get("family")
+    if family is not None:
+        members = dict(families).get(family)
+        if members is None:
+            known = ", ".join(name for name, _ in families) or "none: the study has no families"
+            raise InputError(f"reuse.family: {family!r} is not one of the families ({known})")
+        models = list(members)
     model = section.get("model", models[-1])
     if model not in models:
-        raise InputError(f"reuse.model: {model!r} is not one of the study's models")
+        where = f"family {family!r}'s" if family is not None else "the study's"
+        raise InputError(f"reuse.model: {model!r} is not one of {where} models")
     steps = _positive_int(section["steps"], "reuse.steps") if "steps" in section else 0
     return taus or (1,), str(model), steps
 

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rlscale.engines.base import Execution
 from rlscale.engines.registry import get_engine
-from rlscale.runstore import OnChange, OnTick, Outcome, reuse_runs, run_dir, run_rows, run_state
+from rlscale.runstore import (
+    OnChange,
+    OnTick,
+    Outcome,
+    family_column,
+    reuse_runs,
+    run_dir,
+    run_rows,
+    run_state,
+)
 from rlscale.spec import StudySpec
 from rlscale.store import STEPS_FILE, write_json_file
 from rlscale.study import paper_departures
@@ -64,6 +74,7 @@ def status_rows(spec: StudySpec, root: Path) -> list[dict[str, object]]:
             {
                 "run": run.name,
                 "model": run.model,
+                **family_column(run),
                 "seed": run.seed,
                 "tau": run.tau,
                 "state": state,
@@ -88,16 +99,37 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
     sync_engine_logs(spec, root)
     records = load_study_records(root, [r.name for r in spec.runs()])
     table = analysis.scaling_table(records)
-    fits = analysis.fit_study(table, bootstrap=bootstrap)
-    (root / "fits").mkdir(exist_ok=True)
-    for name, result in fits.items():
-        write_json_file(root / "fits" / f"{name}.json", result)
+    families = analysis.families_in(table)
+    if len(families) > 1:
+        family_fits = analysis.fit_families(table, bootstrap)
+        for family, results in family_fits.items():
+            _write_fits(root / "fits" / family, results)
+        joint = analysis.family_comparison(table)
+        by_family = analysis.family_summary(table, family_fits, joint)
+        table = table[table["family"] == families[0]]  # findings (a)-(d): the first family's
+        fits = family_fits[families[0]]
+    else:
+        fits, family_fits, by_family = analysis.fit_study(table, bootstrap=bootstrap), {}, None
+        _write_fits(root / "fits", fits)
     summary = analysis.study_summary(
-        table, records, fits, spec.reuse_model, reuse_runs(spec), paper_departures(spec)
+        table, records, fits, spec.reuse_model, reuse_runs(spec), paper_departures(spec), by_family
     )
+    if spec.reuse_model is not None:
+        summary["reuse_of"] = {
+            "model": spec.reuse_model,
+            "family": spec.family_of(spec.reuse_model),
+        }
     runs = run_rows(spec, root)
     write_json_file(root / "analysis.json", {"study": spec.name, "runs": runs} | summary)
-    report = ReportInput(f"rlscale study: {spec.name}", table, fits, records, summary, runs)
+    report = ReportInput(
+        f"rlscale study: {spec.name}", table, fits, records, summary, runs, family_fits
+    )
     (root / "report.md").write_text(render_markdown(report, root / "report_files"))
     (root / "report.html").write_text(render_html(report))
     return {"study": spec.name, "runs": runs, "fits": fits} | summary
+
+
+def _write_fits(folder: Path, fits: dict[str, dict[str, Any]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, result in fits.items():
+        write_json_file(folder / f"{name}.json", result)

@@ -17,3 +17,11 @@ def parse_number(text: str, what: str) -> float:
         return float(raw) * scale
     except ValueError:
         raise InputError(f"{what}: not a number: {text!r}") from None
+
+
+def size_text(N: float) -> str:
+    """A parameter count for people: 1.5B, 411k."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(N) >= scale:
+            return f"{N / scale:.3g}{unit}"
+    return f"{N:.3g}"

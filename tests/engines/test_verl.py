@@ -196,8 +196,12 @@ def test_paper_preset_is_the_papers_protocol() -> None:
     spec = parse_study(preset_study("paper") | {"train": TRAIN, "holdout": HOLDOUT})
     runs = spec.runs()
     main = [r for r in runs if r.grpo.steps == 105]
-    assert [spec.sizes[r.model] for r in main] == sorted(spec.sizes.values())
-    assert len(main) == 7 and sorted(r.tau for r in runs if r.grpo.steps == 100) == [
+    for family in ("base", "instruct"):  # the paper's two families, the same sizes in each
+        sizes = [spec.sizes[r.model] for r in main if r.family == family]
+        assert sizes == sorted(set(spec.sizes.values())) and len(sizes) == 7
+    assert all(r.model.endswith("-Instruct") == (r.family == "instruct") for r in main)
+    assert {r.family for r in runs if r.grpo.steps == 100} == {"base"}
+    assert len(main) == 14 and sorted(r.tau for r in runs if r.grpo.steps == 100) == [
         1, 2, 5, 20, 25, 50, 100
     ]  # fmt: skip
     o = overrides(command(main[0], verl_settings(spec), RunFiles(Path("/x"))))

@@ -108,10 +108,12 @@ def test_compute_columns_are_exact_sums_of_the_logged_tokens(
 def test_compute_budget_stops_at_the_step_that_reaches_it(
     warm_model: WarmModel, tmp_path: Path
 ) -> None:
-    first = small_run(warm_model, tmp_path / "probe", SMALL.replace(steps=1))
+    first = small_run(warm_model, tmp_path / "probe", SMALL.replace(steps=1), family="instruct")
+    assert [r["family"] for r in first] == ["instruct", "instruct"]  # a study family's run
     per_step = first[-1]["flops_paper_cum"]
     cfg = SMALL.replace(max_flops=2.5 * per_step, eval_every=5)
     records = small_run(warm_model, tmp_path / "run", cfg)
+    assert not any("family" in r for r in records)  # none given: no column, as before families
     spent = [r["flops_paper_cum"] for r in records[1:]]
     assert spent[-1] >= cfg.max_flops > spent[-2]  # stopped at the step that crossed it
     assert len(records) - 1 < cfg.steps

@@ -15,7 +15,11 @@ LAW = typer.Option(
     "paper", help="Law name: paper, loglinear, paper_e_sat, powerlaw_floor, sigmoid."
 )
 X = typer.Option("C", "--x", help="Resource column: C (compute), D (data) or step.")
-BY = typer.Option("N", help="Column holding the model size.")
+BY = typer.Option(
+    "N",
+    help="Column holding the model size; 'family': fit each model family (a 'family' column, "
+    "sizes in N) and compare their k(N).",
+)
 SPACE = typer.Option("log", help="Residuals in ln L ('log') or in L ('linear').")
 LOSS = typer.Option("l2", help="l2 or huber.")
 DELTA = typer.Option(1e-3, help="Huber threshold on the residuals.")
@@ -58,26 +62,66 @@ def fit_command(
         False, help="Drop rows that repeat another (default: they are an error)."
     ),
 ) -> None:
-    """Fit a scaling law to learning curves (L against C, D or step, per model size N)."""
-    from rlscale.fit import validate
-    from rlscale.fit.estimator import LawFit
+    """Fit a scaling law to learning curves (L against C, D or step, per model size N).
 
+    With --by family: one fit per model family (FitResults named <family>/<law>-<x>) and, on
+    the sizes the families share, whether one k(N) serves them all (the JSON's 'joint')."""
+    from rlscale.fit.estimator import LawFit
+    from rlscale.fit.families import FAMILY_COLUMN
+
+    per_family = by == FAMILY_COLUMN
     config = build_config(
-        law, x, by, space, loss, delta, weighting, noise, fix, bootstrap, seed, profile
-    )
+        law, x, "N" if per_family else by, space, loss, delta, weighting, noise, fix, bootstrap,
+        seed, profile,
+    )  # fmt: skip
+    sizes = parse_numbers(holdout_n, "--holdout-N")
+    validation = (sizes or None, holdout, prefix)
+    if per_family:
+        _fit_families(data, config, dedupe, validation, json_out)
+        return
     fd = read_fit_data(data, config, dedupe)
     fitter = LawFit(config).fit(fd, progress=_progress(bootstrap))
-    sizes = parse_numbers(holdout_n, "--holdout-N")
-    if sizes or holdout:
-        fitter.validation_.append(validate.holdout_sizes(fd, config, sizes or None))
-    if prefix:
-        fitter.validation_.append(validate.prefix(fd, config, prefix))
+    _validate(fitter, fd, config, validation)
     result = fitter.summary()
     if json_out:
         write_json(result, json_out)
     if json_out != "-":
         render_fit(result)
     if not result["converged"]:
+        raise typer.Exit(EXIT_NOT_CONVERGED)
+
+
+def _validate(fitter: Any, fd: Any, config: Any, validation: tuple[Any, bool, float]) -> None:
+    """The asked out-of-sample checks (--holdout, --holdout-N, --prefix), kept in the fit."""
+    from rlscale.fit import validate
+
+    sizes, holdout, prefix = validation
+    if sizes or holdout:
+        fitter.validation_.append(validate.holdout_sizes(fd, config, sizes))
+    if prefix:
+        fitter.validation_.append(validate.prefix(fd, config, prefix))
+
+
+def _fit_families(
+    data: str, config: Any, dedupe: bool, validation: tuple[Any, bool, float], json_out: str
+) -> None:
+    """`--by family`: a fit per family, the joint comparison, one JSON of them all."""
+    from rlscale.fit.families import FamilyFits
+
+    source = "<stdin>" if data == "-" else data
+    fits = FamilyFits(config).fit(read_fit_table(data), source=source, dedupe=dedupe)
+    for family, fitter in fits.fits_.items():
+        _validate(fitter, fits.data_[family], config, validation)
+    result = fits.summary()
+    if json_out:
+        write_json(result, json_out)
+    if json_out != "-":
+        for key, fit in result.items():
+            if key != "joint":
+                stdout().print(f"\n[bold]{key}[/bold]")
+                render_fit(fit)
+        render_joint(result["joint"])
+    if not all(fit.converged_ for fit in fits.fits_.values()):
         raise typer.Exit(EXIT_NOT_CONVERGED)
 
 
@@ -117,25 +161,31 @@ def build_config(
 def read_fit_data(data: str, config: Any, dedupe: bool) -> Any:
     """The command's DATA argument as validated fit input: a table ('-': stdin), or a study
     folder (its scaling table: every τ = 1 run's evaluated steps, as its fits use)."""
+    from rlscale.fit.data import load_fit_data
+
+    source = "<stdin>" if data == "-" else data
+    return load_fit_data(
+        read_fit_table(data), config.x, by=config.by, space=config.space, source=source,
+        dedupe=dedupe,
+    )  # fmt: skip
+
+
+def read_fit_table(data: str) -> Any:
+    """The command's DATA argument as a table, unvalidated: a file ('-': stdin) or a study
+    folder's scaling table."""
     from pathlib import Path
 
     from rlscale.errors import InputError
-    from rlscale.fit.data import load_fit_data
     from rlscale.table import read_table
 
-    source = "<stdin>" if data == "-" else data
     if data != "-" and Path(data).is_dir():
         from rlscale.analysis import scaling_table
         from rlscale.store import load_study_records
 
         if not (Path(data) / "runs").is_dir():
             raise InputError(f"{data}: a folder, but not a study folder (no runs/)")
-        table = scaling_table(load_study_records(Path(data)))
-    else:
-        table = read_table(data)
-    return load_fit_data(
-        table, config.x, by=config.by, space=config.space, source=source, dedupe=dedupe
-    )
+        return scaling_table(load_study_records(Path(data)))
+    return read_table(data)
 
 
 def _parse_fix(item: str) -> tuple[str, float]:
@@ -244,3 +294,43 @@ def _render_per_n(result: dict[str, Any]) -> None:
             cells.append(f"{fmt(row.get(name))}{band}")
         table.add_row(f"{float(key):.4g}", *cells)
     stdout().print(table)
+
+
+def render_joint(joint: dict[str, Any]) -> None:
+    """The families' comparison: both models' (Kmax, N0), the criteria and the verdict."""
+    from rich.table import Table
+
+    console = stdout()
+    families = ", ".join(joint["families"])
+    console.print(f"\n[bold]joint[/bold] ({families}; {joint['law']} on {joint['x']})")
+    if joint["verdict"] is None:
+        console.print(f"  no comparison: {joint['reason']}")
+        return
+    sizes = ", ".join(f"{s:.4g}" for s in joint["sizes"])
+    console.print(f"  on the shared sizes {sizes}: {joint['n_points']} points")
+    table = Table("model", "Kmax [95%]", "N0 [95%]")
+    rows = [("one k(N)", joint["shared"])]
+    rows += [(f, fit) for f, fit in joint["separate"]["per_family"].items()]
+    for name, fit in rows:
+        cells = []
+        for p in ("Kmax", "N0"):
+            lo, hi = fit["ci95"].get(p) or [None, None]
+            cells.append(f"{fmt(fit['params'].get(p), 4)} [{fmt(lo, 3)}, {fmt(hi, 3)}]")
+        table.add_row(name, *cells)
+    console.print(table)
+    lr, held = joint["lr"], joint["held_out"] or {}
+    console.print(
+        f"  likelihood ratio {lr['statistic']:.3g} on {lr['df']} df (p = {lr['p_value']:.3g}; "
+        f"design effect {joint['design_effect']:.2f}, effective n {joint['n_eff']:.0f}); "
+        f"AIC {joint['aic']['shared']:.1f} vs {joint['aic']['separate']:.1f}, "
+        f"BIC {joint['bic']['shared']:.1f} vs {joint['bic']['separate']:.1f} (one k(N) vs per "
+        f"family)"
+    )
+    if held:
+        console.print(
+            f"  held out (prefix {', '.join(f'{f:g}' for f in held['fractions'])}): run error "
+            f"{held['run_error_shared']:.4g} vs {held['run_error_separate']:.4g}, MAE "
+            f"{held['mae_shared']:.4g} vs {held['mae_separate']:.4g}"
+        )
+    colour = {"shared": "green", "differ": "yellow"}.get(joint["verdict"], "red")
+    console.print(f"verdict [bold {colour}]{joint['verdict']}[/]: {joint['reason']}")

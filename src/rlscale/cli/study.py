@@ -28,7 +28,7 @@ def run_command(
     spec: Path | None = typer.Argument(None, help="A study file (YAML); or give --preset."),
     out: Path = typer.Option(..., help="The study folder (created; rerun it to resume)."),
     preset: str = typer.Option(
-        "", help="A built-in study: micro, micro-seeds, micro-quick, paper (verl)."
+        "", help="A built-in study: micro, micro-seeds, micro-quick, micro-families, paper (verl)."
     ),
     train: str = typer.Option("", help="Training data (replaces the study's train:)."),
     holdout: str = typer.Option("", help="Held-out data (replaces the study's holdout:)."),
@@ -145,7 +145,8 @@ def study_mapping(spec: Path | None, preset: str, train: str, holdout: str) -> d
 
     if bool(preset) == (spec is not None):
         raise InputError(
-            "give a study file or --preset NAME (micro, micro-seeds, micro-quick, paper), not both"
+            "give a study file or --preset NAME (micro, micro-seeds, micro-quick, micro-families, "
+            "paper), not both"
         )
     mapping = preset_study(preset) if preset else read_study_file(spec)  # type: ignore[arg-type]
     return mapping | ({"train": train} if train else {}) | ({"holdout": holdout} if holdout else {})
@@ -185,12 +186,15 @@ def status_command(
     if json_out:
         write_json(rows, json_out)
         return
-    table = Table("run", "state", "step", "L", "forecast final L [95%]")
+    families = any("family" in r for r in rows)
+    table = Table("run", *(["family"] if families else []), "state", "step", "L")
+    table.add_column("forecast final L [95%]")
     for r in rows:
         f = r["forecast"]
         band = f"{fmt(f['L'], 3)} [{fmt(f['lo'], 3)}, {fmt(f['hi'], 3)}]" if f else "—"  # type: ignore[index]
         step = f"{r['step'] if r['step'] is not None else '—'}/{r['steps']}"
-        table.add_row(str(r["run"]), str(r["state"]), step, fmt(r["L"], 3), band)  # type: ignore[arg-type]
+        family = [str(r.get("family", "—"))] if families else []
+        table.add_row(str(r["run"]), *family, str(r["state"]), step, fmt(r["L"], 3), band)  # type: ignore[arg-type]
     stdout().print(table)
 
 

@@ -93,6 +93,7 @@ def train_command(
     report_dir: Path | None = typer.Option(
         None, help="Where trackers keep local files unless their settings say (default: OUT)."
     ),
+    family: str = typer.Option("", help="The model family, written into every StepRecord."),
 ) -> None:
     """GRPO post-training: one StepRecord a step in OUT/steps.jsonl; an existing OUT resumes."""
     from rlscale.integrations.trackers import TrackingConfig, require_packages
@@ -105,7 +106,17 @@ def train_command(
     tracking = TrackingConfig.parse(report_to, report_group or None, report_dir or out)
     require_packages(tracking)
     run_training(
-        model, cfg, train, holdout, parse_sets(eval_sets), out, threads, device, sampler, tracking
+        model,
+        cfg,
+        train,
+        holdout,
+        parse_sets(eval_sets),
+        out,
+        threads,
+        device,
+        sampler,
+        family=family or None,
+        tracking=tracking,
     )
 
 
@@ -119,6 +130,8 @@ def run_training(
     threads: int,
     device: str,
     sampler: str = "torch",
+    *,
+    family: str | None = None,
     tracking: Any = None,
 ) -> list[dict[str, Any]]:
     from rlscale.data import load_problems
@@ -161,6 +174,7 @@ def run_training(
             data,
             out,
             model_name=model,
+            family=family,
             sampler=make_sampler(sampler, net, tokenizer, cfg.rollout_batch),
             on_step=on_step,
             on_note=progress.note,

@@ -58,6 +58,8 @@ def train_args(run: RunSpec, folder: Path, threads: int = 1, device: str = "cpu"
             args += [flag, value]
     for name, source in run.evals.items():
         args += ["--eval", f"{name}={source}"]
+    if run.family is not None:
+        args += ["--family", run.family]
     return args
 
 

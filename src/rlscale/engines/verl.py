@@ -480,6 +480,8 @@ def collect(run: RunSpec, folder: Path, n: float) -> tuple[list[dict[str, Any]],
     ingested = to_records(steps, n, run.grpo.prompts_per_step, run.name, HOLDOUT_SOURCE)
     g = run.grpo
     identity = {"model": run.model, "seed": run.seed, "tau": run.tau}
+    if run.family is not None:
+        identity["family"] = run.family
     progress = _progress(RunFiles(folder.resolve()).train)
     records = [
         r | identity | (progress.columns(int(r["prompts_seen"])) if progress else {})

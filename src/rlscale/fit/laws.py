@@ -68,7 +68,12 @@ def split_size_param(name: str) -> tuple[str, int | None]:
 
 @dataclass(frozen=True)
 class Curves:
-    """Where a law is evaluated: size N and resource X of each point, and its size index g."""
+    """Where a law is evaluated: size N and resource X of each point, and its group index g.
+
+    A group is a model size (`sizes` sorted and distinct) — or, for a joint fit of several
+    model families, a (family, size) pair: `sizes` then holds each group's N, repeated once per
+    family, so a law's per-size parameters (the paper law's E) become per family and size
+    while whatever it computes from N (k(N)) stays shared."""
 
     N: np.ndarray
     X: np.ndarray
@@ -81,8 +86,23 @@ class Curves:
         sizes, g = np.unique(N, return_inverse=True)
         return cls(N=N, X=np.asarray(X, dtype=float), g=g.astype(np.int64), sizes=sizes)
 
+    @classmethod
+    def grouped(cls, N: np.ndarray, X: np.ndarray, group: np.ndarray) -> Curves:
+        """Curves whose groups are given (e.g. family and size), numbered in order of their
+        first appearance in `group`'s sorted distinct values; each group one size."""
+        N = np.asarray(N, dtype=float)
+        labels, g = np.unique(np.asarray(group), return_inverse=True)
+        sizes = np.array([N[g == i][0] for i in range(labels.size)])
+        if any(np.ptp(N[g == i]) > 0 for i in range(labels.size)):
+            raise ValueError("every group of a grouped Curves must hold one model size")
+        return cls(N=N, X=np.asarray(X, dtype=float), g=g.astype(np.int64), sizes=sizes)
+
     def take(self, idx: np.ndarray) -> Curves:
-        return Curves.from_arrays(self.N[idx], self.X[idx])
+        """The points `idx`, groups renumbered over those still present (kept apart even when
+        two share a size, as a joint fit's families do)."""
+        present = np.unique(self.g[idx])
+        g = np.searchsorted(present, self.g[idx]).astype(np.int64)
+        return Curves(N=self.N[idx], X=self.X[idx], g=g, sizes=self.sizes[present])
 
     @property
     def n(self) -> int:

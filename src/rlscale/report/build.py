@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,9 @@ class ReportInput:
     records: pd.DataFrame = field(default_factory=pd.DataFrame)  # StepRecords, when known
     summary: dict[str, Any] | None = None  # a study's analysis (analysis.study_summary)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # a study of several families: each family's fits ({family: {"<law>-<x>": FitResult}});
+    # `table` and `fits` are then the first family's
+    family_fits: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @cached_property
     def forecasts(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -61,13 +64,22 @@ def from_study(folder: Path) -> ReportInput:
     if not (folder / "runs").is_dir():
         raise InputError(f"{folder}: not a study folder (no runs/); run `rlscale study run`")
     records = load_study_records(folder)
-    fits = {p.stem: json.loads(p.read_text()) for p in sorted((folder / "fits").glob("*.json"))}
     saved = folder / "analysis.json"
     summary = json.loads(saved.read_text()) if saved.exists() else None
     runs = list(summary.get("runs", [])) if summary else []
     name = summary.get("study", folder.name) if summary else folder.name
     table = analysis.scaling_table(records)
-    return ReportInput(f"rlscale study: {name}", table, fits, records, summary, runs)
+    families = ((summary or {}).get("families") or {}).get("names") or []
+    family_fits = {f: _read_fits(folder / "fits" / f) for f in families}
+    if families:
+        table, fits = table[table["family"] == families[0]], family_fits[families[0]]
+    else:
+        fits = _read_fits(folder / "fits")
+    return ReportInput(f"rlscale study: {name}", table, fits, records, summary, runs, family_fits)
+
+
+def _read_fits(folder: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
 def from_data(path: Path, fit_paths: list[Path]) -> ReportInput:
@@ -115,9 +127,26 @@ def make_figures(inp: ReportInput) -> list[fig.Figure]:
         fig.prefix_forecasts(inp.forecasts[1]),
         fig.best_size(planning, _budgets(inp.table)) if "C" in inp.table else None,
         fig.reuse_curves(reuse),
+        *family_figures(inp),
         fig.run_metrics(inp.records),
     ]
     return [f for f in out if f is not None]
+
+
+def family_figures(inp: ReportInput) -> list[fig.Figure | None]:
+    """k(N) of every family on one figure, and L against C of each family."""
+    if len(inp.family_fits) < 2:
+        return []
+    table = analysis.scaling_table(inp.records)
+    joint = ((inp.summary or {}).get("families") or {}).get("joint") or {}
+    out = [fig.family_k_of_size(inp.family_fits, joint.get("shared"))]
+    for family, fits in inp.family_fits.items():
+        rows = table[table["family"] == family]
+        curves = fig.loss_curves(rows, "C", fits.get("paper-C"), fits.get("loglinear-C"))
+        if curves is not None:
+            curves = replace(curves, title=f"{family}: L against C per size")
+        out.append(curves)
+    return out
 
 
 def _budgets(table: pd.DataFrame) -> np.ndarray:

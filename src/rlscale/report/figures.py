@@ -133,36 +133,92 @@ def k_of_size(per_size: dict[str, Any] | None, paper: dict[str, Any] | None) -> 
     if not per_size or not per_size.get("per_N"):
         return None
     plt = _plt()
-    sizes = np.array(sorted(float(n) for n in per_size["per_N"]))
-    ks = np.array([per_size["per_N"][_key(per_size, n)]["k"] for n in sizes])
-    ci = per_size.get("per_N_ci95") or {}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    bars = [ci.get(_key(per_size, n), {}).get("k") for n in sizes]
-    if all(b is not None for b in bars):
-        low = ks - np.array([b[0] for b in bars])
-        high = np.array([b[1] for b in bars]) - ks
-        ax.errorbar(sizes, ks, yerr=[low, high], fmt="o", color="k", label="k per size (95%)")
-    else:
-        ax.plot(sizes, ks, "o", color="k", label="k per size")
+    sizes = _k_points(ax, per_size, "k", "k per size")
     law, note = _fit_state(paper)
     if law is not None and paper is not None:
-        kmax, n0 = paper["params"]["Kmax"], paper["params"]["N0"]
         grid = np.geomspace(sizes.min() / 3, sizes.max() * 3, 120)
-        ax.plot(grid, k_of_N(grid, kmax, n0), color="C0", label="k(N) = Kmax/(1 + N0/N)")
-        band = _k_band(paper, grid)
-        if band is not None:
-            ax.fill_between(grid, band[0], band[1], color="C0", alpha=0.2, label="95% band")
+        _k_curve(ax, paper, grid, "C0", "k(N) = Kmax/(1 + N0/N)")
+        n0 = paper["params"]["N0"]
         for frac, style in ((0.5, "--"), (0.9, ":")):
             at = n0 * frac / (1 - frac)
             if grid[0] <= at <= grid[-1]:
                 ax.axvline(at, color="C3", ls=style, lw=1, label=f"{frac:.0%} of Kmax")
+    _k_axes(ax)
+    return Figure("k(N): the learning-efficiency slope per size", _svg(fig), note)
+
+
+def family_k_of_size(
+    family_fits: dict[str, dict[str, dict[str, Any]]], shared: dict[str, Any] | None = None
+) -> Figure | None:
+    """Every family's k per size (free fits, 95% bars) and its paper-law k(N) with its 95%
+    band, on one figure, with the joint fit's one k(N) for all (`shared`) when it was made."""
+    drawn = {
+        f: fits for f, fits in family_fits.items() if (fits.get("loglinear-C") or {}).get("per_N")
+    }
+    if not drawn:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    notes = []
+    every = np.concatenate([_sizes(fits["loglinear-C"]) for fits in drawn.values()])
+    grid = np.geomspace(every.min() / 3, every.max() * 3, 120)
+    for i, (family, fits) in enumerate(drawn.items()):
+        color = f"C{i}"
+        _k_points(ax, fits["loglinear-C"], color, f"{family}: k per size", shift=1.06**i)
+        law, note = _fit_state(fits.get("paper-C"))
+        if law is not None:
+            _k_curve(ax, fits["paper-C"], grid, color, f"{family}: k(N)")
+        else:
+            notes.append(f"{family}: paper law {note}")
+    if shared and shared.get("converged"):
+        kmax, n0 = shared["params"]["Kmax"], shared["params"]["N0"]
+        ax.plot(grid, k_of_N(grid, kmax, n0), "k--", lw=1, label="one k(N) for all (joint fit)")
+    _k_axes(ax)
+    caption = "Bars: 95% intervals of each size's free k; lines: each family's paper-law k(N) "
+    caption += "with its 95% band (points of a family shifted slightly right to stay apart)"
+    caption += "; dashed: the joint fit's one k(N) for every family." if shared else "."
+    return Figure("k(N) of each model family", _svg(fig), " ".join([caption, *notes]))
+
+
+def _sizes(per_size: dict[str, Any]) -> np.ndarray:
+    return np.array(sorted(float(n) for n in per_size["per_N"]))
+
+
+def _k_points(
+    ax: Any, per_size: dict[str, Any], color: Any, label: str, shift: float = 1.0
+) -> np.ndarray:
+    """A free fit's k per size, with 95% bars where it has intervals; returns the sizes."""
+    sizes = _sizes(per_size)
+    ks = np.array([per_size["per_N"][_key(per_size, n)]["k"] for n in sizes])
+    ci = per_size.get("per_N_ci95") or {}
+    bars = [ci.get(_key(per_size, n), {}).get("k") for n in sizes]
+    if all(b is not None for b in bars):
+        low = ks - np.array([b[0] for b in bars])
+        high = np.array([b[1] for b in bars]) - ks
+        ax.errorbar(
+            sizes * shift, ks, yerr=[low, high], fmt="o", color=color, label=f"{label} (95%)"
+        )
+    else:
+        ax.plot(sizes * shift, ks, "o", color=color, label=label)
+    return sizes
+
+
+def _k_curve(ax: Any, paper: dict[str, Any], grid: np.ndarray, color: str, label: str) -> None:
+    kmax, n0 = paper["params"]["Kmax"], paper["params"]["N0"]
+    ax.plot(grid, k_of_N(grid, kmax, n0), color=color, label=label)
+    band = _k_band(paper, grid)
+    if band is not None:
+        ax.fill_between(grid, band[0], band[1], color=color, alpha=0.2, label="95% band")
+
+
+def _k_axes(ax: Any) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("model size N (non-embedding parameters)")
     ax.set_ylabel("k (log–log slope of L in compute)")
     ax.axhline(0, color="0.6", lw=0.8)
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.25)
-    return Figure("k(N): the learning-efficiency slope per size", _svg(fig), note)
 
 
 def _key(fit: dict[str, Any], N: float) -> str:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rlscale.units import size_text
+
 
 @dataclass(frozen=True)
 class Table:
@@ -82,6 +84,13 @@ def findings_table(summary: dict[str, Any] | None) -> Table | None:
     rules = " ".join(f"({f['key']}) {f['rule']}." for f in block["findings"])
     departures = "; ".join(block["departures"])
     note = f"Verdicts: {rules}"
+    families = (summary or {}).get("families")
+    if families:
+        note += (
+            f" Findings (a)–(d) and the per-size figures and tables are of the study's first "
+            f"family, {families['names'][0]}; the model-family figures and tables compare "
+            f"{', '.join(families['names'])}."
+        )
     if departures:
         note += f" Protocol departures from the paper: {departures}."
     return Table(
@@ -154,7 +163,7 @@ def study_tables(
     if summary["reuse"]:
         tables.append(
             Table(
-                "Data reuse",
+                _reuse_title(summary.get("reuse_of")),
                 ("τ", "unique prompts", "L at step 0", "final L", "± se", "se from", "seeds"),
                 [
                     (
@@ -170,7 +179,86 @@ def study_tables(
                 ],
             )
         )
+    return tables + family_tables(summary.get("families"))
+
+
+def _reuse_title(of: dict[str, Any] | None) -> str:
+    if not of:
+        return "Data reuse"
+    family = f"family {of['family']}, " if of.get("family") else ""
+    return f"Data reuse ({family}model {of['model']})"
+
+
+def family_tables(families: dict[str, Any] | None) -> list[Table]:
+    """A study of several families: their paper-law parameters side by side (with the joint
+    fit's verdict), and their L at equal compute for each size they share."""
+    if not families:
+        return []
+    names = families["names"]
+    per = families["per_family"]
+    rows = [
+        (p, *(f"{fmt(per[f][p]['value'])} {_interval(per[f][p]['ci95'])}" for f in names))
+        for p in ("Kmax", "N0", "k_per_N")
+    ]
+    rows.append(("R² (ln L)", *(fmt(per[f].get("r2")) for f in names)))
+    rows.append(("converged", *(fmt(bool(per[f].get("converged"))) for f in names)))
+    joint = families.get("joint") or {}
+    note = "Each family's own fit of the paper's law on C (its fits are in fits/<family>/)."
+    if joint.get("verdict"):
+        note += f" One k(N) for all families: {joint['verdict']} (the joint fit below)."
+    elif joint.get("reason"):
+        note += f" No joint fit: {joint['reason']}."
+    tables = [Table("Model families: the paper's law on C", ("", *names), rows, note)]
+    if joint.get("shared"):
+        tables.append(joint_table(joint))
+    equal = families.get("equal_compute") or []
+    if equal:
+        tables.append(
+            Table(
+                "Model families: L at equal compute, same N",
+                ("N", "C (FLOPs)", *names, "lower"),
+                [
+                    (size_text(e["N"]), fmt(e["C"]), *_family_values(e["L"], names), e["lower"])
+                    for e in equal
+                ],
+                "Each family's L interpolated (log-linear in C) over the compute range all "
+                "families' runs of that size span.",
+            )
+        )
     return tables
+
+
+def joint_table(joint: dict[str, Any]) -> Table:
+    """The joint fit: one (Kmax, N0) for every family against each family's own, on the sizes
+    they share, with the evidence and the verdict."""
+    shared = joint["shared"]
+    rows = [_joint_row("one k(N), every family", shared)]
+    rows += [
+        _joint_row(f"{f}: its own k(N)", m) for f, m in joint["separate"]["per_family"].items()
+    ]
+    evidence = (
+        f"AIC {fmt(joint['aic']['shared'])} vs {fmt(joint['aic']['separate'])}, BIC "
+        f"{fmt(joint['bic']['shared'])} vs {fmt(joint['bic']['separate'])} (one k(N) vs one per "
+        f"family; effective n {joint['n_eff']:.0f})."
+    )
+    sizes = ", ".join(size_text(n) for n in joint["sizes"])
+    return Table(
+        "Model families: one k(N) or one per family?",
+        ("model", "Kmax", "N0", "converged"),
+        rows,
+        f"Fitted on the sizes every family has ({sizes}), E free per family and size. "
+        f"{evidence} Verdict: {joint['verdict']} — {joint['reason']}.",
+    )
+
+
+def _joint_row(name: str, model: dict[str, Any]) -> tuple[str, ...]:
+    params, ci = model.get("params") or {}, model.get("ci95") or {}
+    values = (f"{fmt(params.get(p))} {_interval(ci.get(p))}" for p in ("Kmax", "N0"))
+    return (name, *values, fmt(bool(model.get("converged"))))
+
+
+def _family_values(L: dict[str, float | None], names: list[str]) -> tuple[str, ...]:
+    return tuple(fmt(L.get(f)) for f in names)
 
 
 def fit_table(fits: dict[str, Any], k_rises: dict[str, bool | None]) -> Table:

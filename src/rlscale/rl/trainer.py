@@ -91,13 +91,14 @@ class GRPOTrainer:
         out: Path,
         *,
         model_name: str,
+        family: str | None = None,
         run: str | None = None,
         sampler: Sampler | None = None,
         on_step: OnStep | None = None,
         on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg, self.model, self.tokenizer, self.data = cfg, model, tokenizer, data
-        self.out, self.model_name = Path(out), model_name
+        self.out, self.model_name, self.family = Path(out), model_name, family
         self.run_name = run or self.out.name
         self.sampler = sampler or TorchSampler(model, tokenizer, cfg.rollout_batch)
         self.on_step = on_step
@@ -133,6 +134,7 @@ class GRPOTrainer:
         return {
             "run": self.run_name,
             "model": self.model_name,
+            **self._family(),
             "N": self.N,
             "N_total": self.N_total,
             "train": self.data.train_source,
@@ -344,10 +346,15 @@ class GRPOTrainer:
             "N": self.N,
             "N_total": self.N_total,
             "model": self.model_name,
+            **self._family(),
             "tau": self.cfg.tau,
             "seed": self.cfg.seed,
             "prompts_seen": seen,
         } | self.progress.columns(seen)
+
+    def _family(self) -> dict[str, str]:
+        """The `family` column, left out for a run outside a study with families (as before)."""
+        return {} if self.family is None else {"family": self.family}
 
     def _cumulative(self) -> dict[str, Any]:
         return asdict(self.counters)
