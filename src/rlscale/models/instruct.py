@@ -22,8 +22,8 @@ from typing import Any
 
 from rlscale.data import generate
 from rlscale.errors import InputError
+from rlscale.models import build
 from rlscale.models.build import (
-    SHIPPED,
     BuildConfig,
     Progress,
     _batches,
@@ -40,28 +40,34 @@ INSTRUCT_VERSION = "1"
 
 # Only characters of the micro tokenizer (printable ASCII, newline, <s>, </s>). Kept short: the
 # longest chains prompt inside it plus the GRPO preset's 96 new tokens must fit in MAX_POSITIONS,
-# and every template character is a prompt token paid for in every rollout.
+# and every template character is a prompt token paid for in every rollout. The instruction
+# follows the problem: a template that moved the problem away from the sequence's start (a role
+# prefix before it) cost the smallest rung more of the round to relearn.
 TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}User: Solve step by step. {{ message['content'] }}\n"
-    "{% elif message['role'] == 'assistant' %}Assistant: {{ message['content'] }}{{ eos_token }}"
+    "{% if message['role'] == 'user' %}{{ message['content'] }} Solve step by step.\n"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] }}{{ eos_token }}"
     "{% else %}{{ raise_exception('only user and assistant messages') }}"
     "{% endif %}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}Assistant: {% endif %}"
 )
 # The round's problems: a draw of their own, apart from the base SFT's (seed), the GRPO train
 # streams' (1000 + seed) and the holdout's (10_000 + seed).
 DATA_SEED = 50_000
 
 
+# The default round: as many steps of the same batch as the base build's noisy phase, on clean
+# solutions in the template, at a fifth of the base rung's clean-phase rate. A lower rate or a
+# smaller batch left the smallest rung no better than its base (it must learn the template before
+# it gains from the clean solutions); a higher one widened the gap between sizes, since larger
+# rungs gain more from the same round.
 @dataclass(frozen=True)
 class InstructConfig:
     base: BuildConfig = field(default_factory=BuildConfig)
     steps: int = 300
     batch: int = 64
-    lr_ratio: float = 1 / 3  # peak rate relative to the base rung's clean-phase rate
+    lr_ratio: float = 0.2  # peak rate relative to the base rung's clean-phase rate
     warmup_steps: int = 20
     seed: int = 0
     eval_problems: int = 512
@@ -115,7 +121,7 @@ def instruct_built_path(rung: Rung, cfg: InstructConfig | None = None) -> Path |
     path = instruct_dir(rung, cfg)
     if (path / "build.json").exists():
         return path
-    shipped = SHIPPED / ladder_name(rung.name, "instruct")
+    shipped = build.SHIPPED / ladder_name(rung.name, "instruct")
     if not (shipped / "build.json").exists():
         return None
     key = json.loads((shipped / "build.json").read_text()).get("key")
