@@ -94,8 +94,12 @@ def build_command(
     clean_steps: int = typer.Option(0, help="Override the shared clean SFT steps."),
     noisy_steps: int = typer.Option(-1, help="Override the noisy-step phase's steps."),
     instruct_steps: int = typer.Option(0, help="Override the instruct round's steps."),
-    batch: int = typer.Option(0, help="Override the batch size."),
-    eval_problems: int = typer.Option(0, help="Override the held-out problems evaluated."),
+    batch: int = typer.Option(
+        0, help="Override the batch size (with --family instruct: the round's and its base's)."
+    ),
+    eval_problems: int = typer.Option(
+        0, help="Override the held-out problems evaluated (instruct: the round's and its base's)."
+    ),
     json_out: str = typer.Option("", "--json", help="Write per-rung figures as JSON."),
 ) -> None:
     """Warm-start (SFT) the ladder's base models, or their instruct rungs (the base rung plus a
