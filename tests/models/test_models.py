@@ -18,7 +18,7 @@ from rlscale.data import generate
 from rlscale.errors import InputError
 from rlscale.models import LADDER, build, count_params, load_model, model_info
 from rlscale.models.build import BuildConfig, build_dir, build_rung, built_path, corrupt
-from rlscale.models.ladder import RUNGS
+from rlscale.models.ladder import LADDER_NAMES, RUNGS
 from rlscale.models.tokenizer import char_tokenizer
 from rlscale.verify.judge import judge
 from tests.models.test_flops import N_TOTAL as QWEN_N_TOTAL
@@ -185,8 +185,10 @@ def test_unknown_rung_and_unbuilt_name_are_clear_errors(
     monkeypatch.setattr(build, "SHIPPED", cache / "nothing-shipped")
     with pytest.raises(InputError, match="not built yet"):
         load_model("micro-l")
+    with pytest.raises(InputError, match="build-micro --family instruct --sizes micro-l"):
+        load_model("micro-l-instruct")
     result = CliRunner().invoke(app, ["models", "list", "--json", "-"])
-    assert [r["built"] for r in json.loads(result.output)] == [False] * len(LADDER)
+    assert [r["built"] for r in json.loads(result.output)] == [False] * len(LADDER_NAMES)
 
 
 def test_shipped_weights_are_the_default_build_of_every_rung(cache: Path) -> None:

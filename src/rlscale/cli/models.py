@@ -34,30 +34,32 @@ def info_command(
 def list_command(
     json_out: str = typer.Option("", "--json", help="Write as JSON ('-': stdout)."),
 ) -> None:
-    """The ladder: name, N, built or not."""
-    from rlscale.models.build import built_path
-    from rlscale.models.ladder import LADDER
-    from rlscale.models.load import count_params
+    """The ladder in both families: name, family, N, built or not."""
+    from rlscale.models.ladder import FAMILIES, LADDER, ladder_name
+    from rlscale.models.load import count_params, ladder_path
 
     rows = []
-    for rung in LADDER:
-        n, n_total = count_params(_meta_model(rung))
-        path = built_path(rung)
-        rows.append(
-            {
-                "name": rung.name,
-                "N": n,
-                "N_total": n_total,
-                "built": path is not None,
-                "path": str(path) if path else None,
-            }
-        )
+    for family in FAMILIES:
+        for rung in LADDER:
+            n, n_total = count_params(_meta_model(rung))  # an instruct rung has its base's shape
+            path = ladder_path(rung.name, family)
+            rows.append(
+                {
+                    "name": ladder_name(rung.name, family),
+                    "family": family,
+                    "base": rung.name,
+                    "N": n,
+                    "N_total": n_total,
+                    "built": path is not None,
+                    "path": str(path) if path else None,
+                }
+            )
     if json_out:
         write_json(rows, json_out)
     if json_out != "-":
         for r in rows:
             stdout().print(
-                f"{r['name']:10s} N {r['N']:>9,}  N_total {r['N_total']:>9,}  "
+                f"{r['name']:19s} {r['family']:8s} N {r['N']:>9,}  N_total {r['N_total']:>9,}  "
                 f"{'built' if r['built'] else 'not built'}",
                 markup=False,
             )
@@ -85,28 +87,55 @@ def _meta_model(rung: Any) -> Any:
 @handles_errors
 def build_command(
     sizes: list[str] = typer.Option([], help="Rungs to build (default: the whole ladder)."),
+    family: str = typer.Option(
+        "base", help="base: warm-start the base rungs; instruct: their instruct rungs."
+    ),
     jobs: int = typer.Option(2, help="Rungs built at once, one torch thread each."),
     clean_steps: int = typer.Option(0, help="Override the shared clean SFT steps."),
     noisy_steps: int = typer.Option(-1, help="Override the noisy-step phase's steps."),
-    batch: int = typer.Option(0, help="Override the batch size."),
-    eval_problems: int = typer.Option(0, help="Override the held-out problems evaluated."),
+    instruct_steps: int = typer.Option(0, help="Override the instruct round's steps."),
+    batch: int = typer.Option(
+        0, help="Override the batch size (with --family instruct: the round's and its base's)."
+    ),
+    eval_problems: int = typer.Option(
+        0, help="Override the held-out problems evaluated (instruct: the round's and its base's)."
+    ),
     json_out: str = typer.Option("", "--json", help="Write per-rung figures as JSON."),
 ) -> None:
-    """Warm-start (SFT) the ladder's base models into the cache; reuse finished builds."""
-    from dataclasses import replace
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
+    """Warm-start (SFT) the ladder's base models, or their instruct rungs (the base rung plus a
+    supervised round in an instruction template), into the cache; reuse finished builds."""
     from rlscale.cli._common import stderr
     from rlscale.errors import InputError
-    from rlscale.models.build import BuildConfig
-    from rlscale.models.ladder import LADDER, RUNGS
-    from rlscale.models.ladder_build import build_ladder
+    from rlscale.models.build import built_path
+    from rlscale.models.ladder import FAMILIES, LADDER, RUNGS
 
+    if family not in FAMILIES:
+        raise InputError(
+            f"--family {family!r}: unknown family; the families are {', '.join(FAMILIES)}"
+        )
     names = [s for item in sizes for s in item.split(",") if s] or [r.name for r in LADDER]
     unknown = [n for n in names if n not in RUNGS]
     if unknown:
         raise InputError(f"unknown rung(s) {', '.join(unknown)}; the ladder is {', '.join(RUNGS)}")
+    base_cfg = _base_config(clean_steps, noisy_steps, batch, eval_problems)
+    cfg = base_cfg
+    if family == "instruct":
+        cfg = _instruct_config(base_cfg, instruct_steps, batch, eval_problems)
+        missing = [n for n in names if built_path(RUNGS[n], base_cfg) is None]
+        if missing:
+            stderr().print(f"building the base rung first: {', '.join(missing)}", markup=False)
+    results = _build_with_progress(names, cfg, jobs)
+    if json_out:
+        write_json(results, json_out)
+    for r in results:
+        stdout().print(_figures_line(r), markup=False)
+
+
+def _base_config(clean_steps: int, noisy_steps: int, batch: int, eval_problems: int) -> Any:
+    from dataclasses import replace
+
+    from rlscale.models.build import BuildConfig
+
     changes = {
         k: v
         for k, v, unset in (
@@ -117,7 +146,29 @@ def build_command(
         )
         if v != unset
     }
-    cfg = replace(BuildConfig(), **changes)  # type: ignore[arg-type]
+    return replace(BuildConfig(), **changes)  # type: ignore[arg-type]
+
+
+def _instruct_config(base: Any, steps: int, batch: int, eval_problems: int) -> Any:
+    """The default round on `base`, with the options given (a 0 leaves the default)."""
+    from dataclasses import replace
+
+    from rlscale.models.instruct import InstructConfig
+
+    changes = {
+        k: v
+        for k, v in (("steps", steps), ("batch", batch), ("eval_problems", eval_problems))
+        if v != 0
+    }
+    return replace(InstructConfig(base=base), **changes)  # type: ignore[arg-type]
+
+
+def _build_with_progress(names: list[str], cfg: Any, jobs: int) -> list[dict[str, Any]]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from rlscale.cli._common import stderr
+    from rlscale.models.ladder_build import build_ladder
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -135,18 +186,20 @@ def build_command(
                 info=f"{line['phase']} loss {float(line['loss']):.3f}",
             )
 
-        results = build_ladder(names, cfg, jobs=max(1, jobs), on_line=on_line)
-    if json_out:
-        write_json(results, json_out)
-    k = cfg.eval_samples
-    for r in results:
-        stdout().print(
-            f"{r['name']:10s} N {r['N']:>9,}  greedy err {fmt(r['greedy_error'], 3)}  "
-            f"pass@1 err {fmt(r['pass1_error'], 3)}±{fmt(r['pass1_error_se'], 2)}  "
-            f"pass@{k} err {fmt(r[f'pass{k}_error'], 3)}±{fmt(r[f'pass{k}_error_se'], 2)}  "
-            f"{_took(r)}",
-            markup=False,
-        )
+        return build_ladder(names, cfg, jobs=max(1, jobs), on_line=on_line)
+
+
+def _figures_line(r: dict[str, Any]) -> str:
+    k = r["eval_samples"]
+    line = (
+        f"{r['name']:19s} N {r['N']:>9,}  greedy err {fmt(r['greedy_error'], 3)}  "
+        f"pass@1 err {fmt(r['pass1_error'], 3)}±{fmt(r['pass1_error_se'], 2)}  "
+        f"pass@{k} err {fmt(r[f'pass{k}_error'], 3)}±{fmt(r[f'pass{k}_error_se'], 2)}  "
+    )
+    if "base" in r:  # an instruct rung: its base rung's pass@1 error beside it
+        base = r["base"]
+        line += f"base pass@1 err {fmt(base['pass1_error'], 3)}±{fmt(base['pass1_error_se'], 2)}  "
+    return line + _took(r)
 
 
 def _took(result: dict[str, Any]) -> str:

@@ -17,11 +17,12 @@ HOLDOUT_SEED = 10_000  # the rungs' builds are evaluated on this holdout too
 
 
 def micro_task(model: str) -> str | None:
-    """The synthetic task a micro-ladder rung was built on (None for other models)."""
+    """The synthetic task a micro-ladder rung (either family) was built on (None for other
+    models)."""
     from rlscale.models.build import BuildConfig
-    from rlscale.models.ladder import RUNGS
+    from rlscale.models.ladder import family_of
 
-    return BuildConfig().task if model in RUNGS else None
+    return BuildConfig().task if family_of(model) is not None else None
 
 
 def default_sources(model: str, total: int, seed: int) -> tuple[str | None, str | None]:

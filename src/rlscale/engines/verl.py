@@ -213,9 +213,9 @@ def check_study(spec: StudySpec) -> None:
 
 
 def check_model(model: str) -> None:
-    from rlscale.models.ladder import RUNGS
+    from rlscale.models.ladder import family_of
 
-    if model in RUNGS:
+    if family_of(model) is not None:
         raise InputError(
             f"models: {model} (the micro ladder) trains on the native engine; engine verl "
             "takes Hugging Face model ids or directories, such as Qwen/Qwen2.5-7B"

@@ -33,6 +33,7 @@ from typing import Any
 from rlscale.data import Problem, generate
 from rlscale.errors import InputError
 from rlscale.models.ladder import Rung, cache_root
+from rlscale.models.prompts import encode_prompt
 
 BUILD_VERSION = "8"
 Progress = Callable[[str, int, int, float], None]  # phase, step, steps, loss
@@ -125,12 +126,13 @@ def corrupt(problem: Problem, rng: random.Random) -> str:
 def encode(
     tokenizer: Any, problems: Sequence[Problem], solutions: Sequence[str]
 ) -> tuple[Any, Any]:
-    """Right-padded (input_ids, labels): <s> prompt ' ' solution </s>, loss on the solution."""
+    """Right-padded (input_ids, labels): the prompt as GRPO and evaluation will see it (<s>
+    prompt ' ', or the tokenizer's chat template), then solution </s>, loss on the solution."""
     import torch
 
     rows, masks = [], []
     for p, solution in zip(problems, solutions, strict=True):
-        head = [tokenizer.bos_token_id, *tokenizer.encode(p.prompt + " ")]
+        head = encode_prompt(tokenizer, p.prompt)
         tail = [*tokenizer.encode(solution), tokenizer.eos_token_id]
         rows.append(head + tail)
         masks.append([False] * len(head) + [True] * len(tail))
@@ -222,8 +224,8 @@ def sample_texts(
     per_call = max(1, chunk // samples)
     model.eval()
     for start in range(0, len(prompts), per_call):
-        part = [tokenizer.bos_token + p + " " for p in prompts[start : start + per_call]]
-        enc = tokenizer(part, return_tensors="pt", padding=True, add_special_tokens=False)
+        part = [encode_prompt(tokenizer, p) for p in prompts[start : start + per_call]]
+        enc = tokenizer.pad({"input_ids": part}, padding=True, return_tensors="pt")
         with torch.no_grad():
             out = model.generate(
                 **enc,

@@ -1,6 +1,6 @@
 """One rung's build in its own process (one torch thread): JSON lines of progress, then result.
 
-`python -m rlscale.models.build_worker --rung NAME --config JSON`
+`python -m rlscale.models.build_worker --rung NAME [--family base|instruct] --config JSON`
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import time
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rung", required=True)
+    parser.add_argument("--family", default="base", choices=("base", "instruct"))
     parser.add_argument("--config", required=True)
     args = parser.parse_args()
     import torch
     from transformers.utils import logging as hf_logging
 
     from rlscale.models.build import BuildConfig, build_rung
+    from rlscale.models.instruct import InstructConfig, build_instruct
     from rlscale.models.ladder import RUNGS
 
     torch.set_num_threads(1)  # two one-thread processes beat one two-thread process
@@ -34,7 +36,11 @@ def main() -> None:
                 json.dumps({"phase": phase, "step": step, "steps": steps, "loss": loss}), flush=True
             )
 
-    result = build_rung(RUNGS[args.rung], BuildConfig(**json.loads(args.config)), progress)
+    config, rung = json.loads(args.config), RUNGS[args.rung]
+    if args.family == "instruct":
+        result = build_instruct(rung, InstructConfig.from_dict(config), progress)
+    else:
+        result = build_rung(rung, BuildConfig(**config), progress)
     print(json.dumps({"result": result}), flush=True)
     sys.exit(0)
 

@@ -52,6 +52,31 @@ LADDER: tuple[Rung, ...] = (
 )
 RUNGS = {r.name: r for r in LADDER}
 
+# Each rung comes in two families, as the paper's Qwen2.5 Base and Instruct models do: the base
+# build, and the base build plus a supervised round in an instruction format (models.instruct).
+FAMILIES = ("base", "instruct")
+INSTRUCT_SUFFIX = "-instruct"
+
+
+def ladder_name(rung: str, family: str) -> str:
+    """The name of `rung` (a base rung's name) in `family`: micro-xs, micro-xs-instruct."""
+    return rung if family == "base" else f"{rung}{INSTRUCT_SUFFIX}"
+
+
+LADDER_NAMES: tuple[str, ...] = tuple(
+    ladder_name(r.name, family) for family in FAMILIES for r in LADDER
+)
+
+
+def family_of(name: str) -> tuple[str, Rung] | None:
+    """(family, base rung) of a ladder name; None for anything else (a model directory, …)."""
+    if name in RUNGS:
+        return "base", RUNGS[name]
+    base = name.removesuffix(INSTRUCT_SUFFIX)
+    if base != name and base in RUNGS:
+        return "instruct", RUNGS[base]
+    return None
+
 
 def cache_root() -> Path:
     """Where built rungs live: $RLSCALE_CACHE, else ~/.cache/rlscale."""

@@ -12,14 +12,19 @@ from typing import Any
 
 from rlscale.errors import RlscaleError
 from rlscale.models.build import BuildConfig
+from rlscale.models.instruct import InstructConfig
 
 OnLine = Callable[[str, dict[str, Any]], None]  # rung name, progress line
 
 
 def build_ladder(
-    names: Sequence[str], cfg: BuildConfig, jobs: int = 2, on_line: OnLine | None = None
+    names: Sequence[str],
+    cfg: BuildConfig | InstructConfig,
+    jobs: int = 2,
+    on_line: OnLine | None = None,
 ) -> list[dict[str, Any]]:
-    """Results in the order of `names`; a failed rung raises after the others finish.
+    """Results in the order of `names` (base rungs' names; an InstructConfig builds their
+    instruct rungs); a failed rung raises after the others finish.
 
     The largest rungs start first (longest-processing-time scheduling): the slowest build then
     runs alongside all the others instead of after them.
@@ -32,6 +37,7 @@ def build_ladder(
     results: dict[str, dict[str, Any]] = {}
     failed: dict[str, list[str]] = {}
     config = json.dumps(asdict(cfg))
+    family = "instruct" if isinstance(cfg, InstructConfig) else "base"
     with selectors.DefaultSelector() as selector:
         while waiting or running:
             while waiting and len(running) < jobs:
@@ -43,6 +49,8 @@ def build_ladder(
                         "rlscale.models.build_worker",
                         "--rung",
                         name,
+                        "--family",
+                        family,
                         "--config",
                         config,
                     ],

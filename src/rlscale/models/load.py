@@ -10,22 +10,34 @@ from rlscale.models.params import count_params as count_params  # re-exported: l
 
 
 def resolve(name_or_path: str) -> Path:
-    """A ladder name → its built directory; anything else must be a local directory."""
-    from rlscale.models.build import built_path
-    from rlscale.models.ladder import RUNGS
+    """A ladder name (either family) → its built directory; anything else must be a local
+    directory."""
+    from rlscale.models.ladder import family_of
 
-    if name_or_path in RUNGS:
-        path = built_path(RUNGS[name_or_path])
+    found = family_of(name_or_path)
+    if found is not None:
+        family, rung = found
+        path = ladder_path(rung.name, family)
         if path is None:
             raise InputError(
                 f"{name_or_path} is not built yet: run `rlscale models build-micro "
-                f"--sizes {name_or_path}`"
+                f"--family {family} --sizes {rung.name}`"
             )
         return path
     path = Path(name_or_path)
     if not (path / "config.json").exists():
         raise InputError(f"{name_or_path}: not a ladder name or a model directory with config.json")
     return path
+
+
+def ladder_path(rung_name: str, family: str) -> Path | None:
+    """The default build of a rung in `family` (cached, else shipped), or None."""
+    from rlscale.models.build import built_path
+    from rlscale.models.instruct import instruct_built_path
+    from rlscale.models.ladder import RUNGS
+
+    rung = RUNGS[rung_name]
+    return instruct_built_path(rung) if family == "instruct" else built_path(rung)
 
 
 def load_model(name_or_path: str, dtype: Any = None) -> tuple[Any, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlscale.data import Problem
+from rlscale.models.prompts import encode_prompt as encode_prompt  # re-exported
 from rlscale.rl.sampling import Sampler, SamplingParams
 
 
@@ -30,19 +31,6 @@ class EvalResult:
     L_greedy_se: float | None = None
     response_len_mean: float = 0.0
     L_se_sampling: float | None = None
-
-
-def encode_prompt(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of a prompt: the tokenizer's chat template when it has one (instruct models),
-    else beginning-of-sequence + text + ' ' (the micro models' format)."""
-    if getattr(tokenizer, "chat_template", None):
-        ids = tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
-        )
-        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
-        return [int(i) for i in ids]
-    head = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return [*head, *tokenizer.encode(text + " ", add_special_tokens=False)]
 
 
 def rewards_for(pool: Any, texts: Sequence[str], golds: Sequence[str]) -> list[float]:
