@@ -38,8 +38,8 @@ PAPER = {
     "so k saturates within the studied sizes.",
     "d": "7B, 100 steps, τ ∈ {1, 2, 5, 20, 25, 50, 100}: final L stable up to τ = 25, "
     "degrades at τ = 100.",
-    "e": "Qwen2.5 Base and Instruct, 0.5B–72B: the power law holds for both families; each "
-    "family has its own fit (Table 6: Kmax, N0 and E per family).",
+    "e": "Qwen2.5 Base and Instruct, 0.5B–72B, each family fitted on its own (Table 6, on C): "
+    "Base Kmax 0.1349, N0 13.09B, R² 0.9955; Instruct Kmax 0.1276, N0 17.27B, R² 0.9970.",
 }
 
 
