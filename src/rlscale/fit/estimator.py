@@ -330,7 +330,7 @@ class LawFit:
             else:
                 self.stderr_[name] = se[j]
                 self.ci95_[name] = [v - Z95 * se[j], v + Z95 * se[j]]
-        grad = _numeric_jacobian(self._reported, self._vector(self.all_params_))
+        grad = numeric_jacobian(self._reported, self._vector(self.all_params_))
         se_rep = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", grad, self.cov_, grad), 0, None))
         values = self._reported(self._vector(self.all_params_))
         self.per_N_ci95_ = self._per_n_intervals(values - Z95 * se_rep, values + Z95 * se_rep)
@@ -445,7 +445,7 @@ class LawFit:
         fn = self._prediction_function(N_arr, X_arr)
         v = self._vector(self.all_params_)
         center = fn(v)
-        grad = _numeric_jacobian(fn, v)
+        grad = numeric_jacobian(fn, v)
 
         def quad(cov: np.ndarray) -> np.ndarray:
             return np.asarray(np.clip(np.einsum("ij,jk,ik->i", grad, cov, grad), 0, None))
@@ -656,7 +656,7 @@ def check_identifiable(law: Law, fd: FitData, cfg: FitConfig) -> None:
         )
 
 
-def _numeric_jacobian(fn: Callable[[np.ndarray], np.ndarray], v: np.ndarray) -> np.ndarray:
+def numeric_jacobian(fn: Callable[[np.ndarray], np.ndarray], v: np.ndarray) -> np.ndarray:
     f0 = fn(v)
     jac = np.empty((f0.size, v.size))
     for j in range(v.size):
@@ -683,7 +683,7 @@ def _noise_and_covariance(
 
     fitted_L = np.exp(problem.law.ln_L(params, fd.curves))
     noise, run_unit, point_unit = estimate_noise(
-        model, weighted(v), _numeric_jacobian(weighted, v), fd.curve_id, fd.curves.X, fitted_L
+        model, weighted(v), numeric_jacobian(weighted, v), fd.curve_id, fd.curves.X, fitted_L
     )
     return noise, (run_unit, point_unit)
 

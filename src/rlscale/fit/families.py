@@ -33,7 +33,7 @@ from scipy import stats
 
 from rlscale.errors import InputError
 from rlscale.fit.data import FitData, load_fit_data
-from rlscale.fit.estimator import FitConfig, LawFit, curve_weights, n_key
+from rlscale.fit.estimator import FitConfig, LawFit, curve_weights, n_key, numeric_jacobian
 from rlscale.fit.laws import Curves, get_law, size_param
 from rlscale.fit.noise import Noise, estimate_noise
 from rlscale.fit.profile import design_effect
@@ -332,7 +332,7 @@ def _separate_noise(
             return np.asarray(p.sqrt_w * p.full_residuals(x))
 
         residuals.append(weighted(v))
-        jacobians.append(_jacobian(weighted, v))
+        jacobians.append(numeric_jacobian(weighted, v))
         curves.append(fd.curve_id + offset)
         offset += int(fd.curve_id.max()) + 1
         xs.append(fd.curves.X)
@@ -343,17 +343,6 @@ def _separate_noise(
         cfg.noise, e, J, np.concatenate(curves), np.concatenate(xs), np.concatenate(fitted)
     )
     return noise, float(e @ e), J.shape[1]
-
-
-def _jacobian(fn: Callable[[np.ndarray], np.ndarray], v: np.ndarray) -> np.ndarray:
-    jac = np.empty((fn(v).size, v.size))
-    for j in range(v.size):
-        h = 1e-6 * max(1.0, abs(v[j]))
-        up, down = v.copy(), v.copy()
-        up[j] += h
-        down[j] -= h
-        jac[:, j] = (fn(up) - fn(down)) / (2 * h)
-    return jac
 
 
 def _block_diagonal(blocks: Sequence[np.ndarray]) -> np.ndarray:
