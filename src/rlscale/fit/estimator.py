@@ -521,7 +521,7 @@ class LawFit:
             "validation": self.validation_,
             "profile": _profile_json(self.profile_),
         }
-        safe: dict[str, Any] = _json_safe(result)
+        safe: dict[str, Any] = json_safe(result)
         return safe
 
     @classmethod
@@ -766,13 +766,14 @@ def _read_noise(
     return noise, (parts[0].reshape(p, -1), parts[1].reshape(p, -1))
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+def json_safe(obj: Any) -> Any:
+    """Numpy scalars and arrays as plain JSON values; non-finite floats as null."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
+        return json_safe(obj.tolist())
     if isinstance(obj, np.bool_ | bool):
         return bool(obj)
     if isinstance(obj, np.integer):

@@ -33,7 +33,14 @@ from scipy import stats
 
 from rlscale.errors import InputError
 from rlscale.fit.data import FitData, load_fit_data
-from rlscale.fit.estimator import FitConfig, LawFit, curve_weights, n_key, numeric_jacobian
+from rlscale.fit.estimator import (
+    FitConfig,
+    LawFit,
+    curve_weights,
+    json_safe,
+    n_key,
+    numeric_jacobian,
+)
 from rlscale.fit.laws import Curves, get_law, size_param
 from rlscale.fit.noise import Noise, estimate_noise
 from rlscale.fit.profile import design_effect
@@ -192,7 +199,7 @@ class FamilyFits:
         out: dict[str, Any] = {
             family_key(f, self.config): fit.summary() for f, fit in self.fits_.items()
         }
-        out["joint"] = _json_safe(self.joint_)
+        out["joint"] = json_safe(self.joint_)
         return out
 
 
@@ -521,17 +528,3 @@ def _separate_json(fits: Mapping[str, LawFit], rss: float, p: int) -> dict[str, 
         "n_params": p,
         "converged": all(m.converged_ for m in fits.values()),
     }
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
