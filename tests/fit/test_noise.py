@@ -115,6 +115,21 @@ def test_variance_power_finds_how_the_scatter_grows_as_L_falls() -> None:
     assert variance_power(e, np.full(L.size, 0.3))[0] == 0.0  # L constant: nothing to learn
 
 
+def test_variance_power_is_not_moved_by_offsets_that_are_constant_along_a_run() -> None:
+    rng = np.random.default_rng(5)
+    runs, points = 8, 60
+    run = np.repeat(np.arange(runs), points)
+    level_of_run = np.linspace(np.log(0.9), np.log(0.1), runs)  # one run per size, lower L
+    L = np.exp(level_of_run[run] + np.tile(np.linspace(0, -0.5, points), runs))
+    misfit = 0.2 * np.exp(level_of_run)[run]  # largest where L is high: a slope of +1 in ln|e|
+    e = misfit + rng.normal(0, 0.01, L.size) / L  # point noise additive in L: power −1
+    from_raw = np.polyfit(np.log(L), np.log(np.abs(e)), 1)[0]
+    assert from_raw > -0.5  # the raw residuals' slope is pulled away by the offsets…
+    assert variance_power(e, L, run)[0] == pytest.approx(-1.0, abs=0.15)  # …the differences not
+    singletons = variance_power(e, L, np.arange(L.size))[0]  # no run with two points: raw
+    assert singletons == pytest.approx(from_raw)
+
+
 def test_a_log_fit_of_noise_additive_in_L_widens_its_bands_where_L_is_low() -> None:
     data = simulate(replace(preset("paper-base"), noise=0.01))
     fit = LawFit(law="paper").fit(data)

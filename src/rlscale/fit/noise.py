@@ -16,8 +16,10 @@ ignoring that biases ρ towards zero on short curves. The parameters' covariance
 sandwich B·JᵀΣJ·B (B = (JᵀJ)⁻¹), and bands use a Student t quantile whose degrees of freedom
 combine those of σ_run and σ_point (Satterthwaite): few runs or few points give wide bands.
 The noise may also scale with the fitted loss, SD ∝ L^power (`variance_power`): an error rate
-seen in ln L scatters more where L is low; residuals are divided by that scale before the
-moments are taken, and a forecast's own noise is scaled to its L.
+seen in ln L scatters more where L is low. The power is read from the differences of successive
+residuals of a run, where run offsets and the law's misfit per size cancel; residuals are
+divided by that scale before the moments are taken (so it applies to the run offsets too), and
+a forecast's own noise is scaled to its L.
 
 All functions here are pure: arrays in, arrays or frozen values out.
 """
@@ -38,6 +40,7 @@ RHO_MAX = 0.98
 MIN_CORRELATION_DOF = 8  # residual degrees of freedom below which ρ and σ_run are not estimated
 RHO_TOL = 1e-4
 POWER_MAX = 2.0
+MIN_POWER_POINTS = 10  # residuals (or differences) below which no power is estimated
 
 Apply = Callable[[np.ndarray], np.ndarray]
 
@@ -203,17 +206,28 @@ def _projected_trace(
     return float(trace_AS - 2 * np.sum(AL * SK) + np.sum(LtAL * (K.T @ SK).T))
 
 
-def variance_power(e: np.ndarray, L: np.ndarray) -> tuple[float, float]:
-    """(power, level): the slope of ln|e| on ln L (noise SD ∝ L^power; E ln|z| is a constant
-    for Gaussian z, so the slope is the SD's) and the geometric mean of L. No slope (0) when L
-    spans less than 10% or the residuals are too few or exactly zero."""
+def variance_power(
+    e: np.ndarray, L: np.ndarray, run: np.ndarray | None = None
+) -> tuple[float, float]:
+    """(power, level): how the point noise's SD scales with L (SD ∝ L^power) and the geometric
+    mean of L. The slope of ln|d| on ln L (E ln|z| is a constant for Gaussian z, so the slope is
+    the SD's), d the differences of successive residuals of one run (points sorted by `run`,
+    then X): a run's offset and the law's misfit at its size barely change along the run, so
+    they cancel in d, while over raw residuals the few runs that sit far off their curve decide
+    the slope. Raw residuals where no run has two points (or `run` is None). No slope (0) when
+    L spans less than 10% or the residuals are too few or exactly zero."""
     L = np.maximum(np.asarray(L, dtype=float), 1e-300)
     lnL = np.log(L)
     level = float(np.exp(lnL.mean()))
-    use = np.abs(e) > 0
-    if use.sum() < 10 or np.ptp(lnL[use]) < 0.1:
+    d, ln_at = e, lnL
+    if run is not None:
+        same = run[1:] == run[:-1]
+        if same.sum() >= MIN_POWER_POINTS:
+            d, ln_at = np.diff(e)[same], ((lnL[1:] + lnL[:-1]) / 2)[same]
+    use = np.abs(d) > 0
+    if use.sum() < MIN_POWER_POINTS or np.ptp(ln_at[use]) < 0.1:
         return 0.0, level
-    slope = np.polyfit(lnL[use], np.log(np.abs(e[use])), 1)[0]
+    slope = np.polyfit(ln_at[use], np.log(np.abs(d[use])), 1)[0]
     return float(np.clip(slope, -POWER_MAX, POWER_MAX)), level
 
 
@@ -239,9 +253,9 @@ def estimate_noise(
         return Noise(model, math.sqrt(s2), 0.0, 0.0, float(max(n - p, 1)), 0.0), 0 * bread, bread
     order = np.lexsort((X, curve))
     e, J = e[order], J[order]
-    power, level = variance_power(e, L[order]) if L is not None else (0.0, 1.0)
-    h = (np.maximum(L[order], 1e-300) / level) ** power if L is not None else np.ones(n)
     _, run = np.unique(curve[order], return_inverse=True)
+    power, level = variance_power(e, L[order], run) if L is not None else (0.0, 1.0)
+    h = (np.maximum(L[order], 1e-300) / level) ** power if L is not None else np.ones(n)
     segments = _segments(run)
     layout = Layout(segments)
     Q = _orthonormal_basis(J)
