@@ -137,3 +137,16 @@ def test_a_log_fit_of_noise_additive_in_L_widens_its_bands_where_L_is_low() -> N
     pred = fit.predict([0.5e9, 72e9], [1e18, 1e22])  # high L for the smallest, low for the largest
     width = np.log(pred["hi"] / pred["lo"]).to_numpy()
     assert pred["L"].iloc[0] > pred["L"].iloc[1] and width[1] > 1.5 * width[0]
+
+
+def test_rho_se_is_the_spread_of_rho_estimates_across_repeated_studies() -> None:
+    estimates, spreads = [], []
+    for seed in range(30):
+        data = simulate(replace(preset("paper-base"), steps=12, rho=0.6, seed=seed))
+        noise = LawFit(law="paper").fit(data).noise_
+        estimates.append(noise.rho)
+        spreads.append(noise.rho_se)
+    assert np.mean(estimates) == pytest.approx(0.6, abs=0.08)
+    assert 0.7 < np.median(spreads) / np.std(estimates) < 1.4
+    long_runs = LawFit(law="paper").fit(simulate(replace(preset("paper-base"), rho=0.6)))
+    assert 0 < long_runs.noise_.rho_se < 0.6 * np.median(spreads)  # more points, surer ρ

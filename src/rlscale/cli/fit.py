@@ -260,7 +260,8 @@ def render_fit(result: dict[str, Any]) -> None:
     if noise.get("model") == "correlated":
         console.print(
             f"errors: run offset SD {noise['sigma_run']:.3g}, point SD {noise['sigma_point']:.3g}, "
-            f"correlation of successive points {noise['rho']:.2f}, SD ∝ L^{noise['power']:.2f} "
+            f"correlation of successive points {noise['rho']:.2f} ± {noise.get('rho_se', 0):.2f}, "
+            f"SD ∝ L^{noise['power']:.2f} "
             f"(bands and intervals use them)"
         )
     for v in result["validation"]:

@@ -15,6 +15,10 @@ absorb part of the noise (a run's offset disappears into a per-size E; a trend i
 ignoring that biases ρ towards zero on short curves. The parameters' covariance is then the
 sandwich B·JᵀΣJ·B (B = (JᵀJ)⁻¹), and bands use a Student t quantile whose degrees of freedom
 combine those of σ_run and σ_point (Satterthwaite): few runs or few points give wide bands.
+On short runs ρ itself is uncertain, and a ρ estimated too low gives bands too narrow for
+extrapolation. So the spread of ρ's estimate is measured (`rho_se`, a parametric bootstrap of
+the moments) and the covariance is averaged over it, in the spirit of Kenward and Roger's
+correction for estimated variance parameters in mixed models.
 The noise may also scale with the fitted loss, SD ∝ L^power (`variance_power`): an error rate
 seen in ln L scatters more where L is low. The power is read from the differences of successive
 residuals of a run, where run offsets and the law's misfit per size cancel; residuals are
@@ -41,8 +45,14 @@ MIN_CORRELATION_DOF = 8  # residual degrees of freedom below which ρ and σ_run
 RHO_TOL = 1e-4
 POWER_MAX = 2.0
 MIN_POWER_POINTS = 10  # residuals (or differences) below which no power is estimated
+RHO_DRAWS = 64  # simulated residual sets that measure the spread of ρ's estimate
+RHO_GRID = 50  # ρ values at which the moments' coefficients are tabulated for those draws
+RHO_SPREAD_MAX_POINTS = 20_000  # beyond, ρ's estimate is taken as exact (its spread is tiny)
+# ρ's estimate as normal (ρ̂, se²): 3-point Gauss–Hermite nodes (weight, offset in se)
+RHO_NODES = ((1 / 6, -math.sqrt(3.0)), (2 / 3, 0.0), (1 / 6, math.sqrt(3.0)))
 
 Apply = Callable[[np.ndarray], np.ndarray]
+Coefs = Callable[[float], tuple[float, float, float, float]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class Noise:
     df_run: float  # … of the σ_run estimate (0: not estimable; σ_run is then 0)
     power: float = 0.0  # noise SD ∝ (L / level)^power: where L is low, ln L scatters more
     level: float = 1.0  # the L at which the SDs above hold (geometric mean of the fitted L)
+    rho_se: float = 0.0  # spread of ρ's estimate, which the parameters' covariance averages over
 
     def scale(self, L: np.ndarray) -> np.ndarray:
         """The noise SD at fitted loss L relative to its SD at `level`."""
@@ -76,6 +87,7 @@ class Noise:
             "df_run": self.df_run,
             "power": self.power,
             "level": self.level,
+            "rho_se": self.rho_se,
         }
 
     @classmethod
@@ -85,7 +97,11 @@ class Noise:
             return math.inf if value is None else float(value)
 
         names = ("sigma_point", "sigma_run", "rho", "df_point", "df_run")
-        shape = {"power": float(d.get("power", 0.0)), "level": float(d.get("level", 1.0))}
+        shape = {
+            "power": float(d.get("power", 0.0)),
+            "level": float(d.get("level", 1.0)),
+            "rho_se": float(d.get("rho_se", 0.0)),
+        }
         return cls(str(d["model"]), *(number(k) for k in names), **shape)
 
     def band_sd_and_df(
@@ -263,15 +279,39 @@ def estimate_noise(
         s2 = float(np.sum((e / h) ** 2)) / max(n - Q.shape[1], 1)
         noise = Noise("correlated", math.sqrt(s2), 0.0, 0.0, float(max(n - Q.shape[1], 1)), 0.0)
         noise = replace(noise, power=power, level=level)
+        moments: _Moments | None = None
     else:
         moments = _Moments(e / h, run, segments, layout, (Q / h[:, None], Q * h[:, None]))
         noise = replace(moments.solve(), power=power, level=level)
-    R = ar1_apply(layout, noise.rho)
-    U = run_sum_apply(run)
+        if noise.sigma_point > 0 and n <= RHO_SPREAD_MAX_POINTS:
+            noise = replace(noise, rho_se=moments.rho_spread(noise))
     HJ = J * h[:, None]
-    cov_run = bread @ (HJ.T @ U(HJ)) @ bread
-    cov_point = bread @ (HJ.T @ R(HJ)) @ bread
-    return noise, cov_run, cov_point
+    cov_run = bread @ (HJ.T @ run_sum_apply(run)(HJ)) @ bread
+    if moments is None or noise.rho_se == 0:
+        return noise, cov_run, bread @ (HJ.T @ ar1_apply(layout, noise.rho)(HJ)) @ bread
+    return noise, *_averaged_over_rho(noise, moments, layout, HJ, bread, cov_run)
+
+
+def _averaged_over_rho(
+    noise: Noise,
+    moments: _Moments,
+    layout: Layout,
+    HJ: np.ndarray,
+    bread: np.ndarray,
+    cov_run: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The unit covariances (run, point) averaged over ρ's estimate, ρ ~ N(ρ̂, rho_se²)
+    clipped to [0, RHO_MAX], with σ_run² and σ_point² as each ρ implies them: a ρ estimated
+    too low from short runs gives too narrow bands, one too high too wide ones, and the
+    coverage lost on the first is not won back on the second."""
+    point, run_var = np.zeros_like(bread), 0.0
+    for weight, offset in RHO_NODES:
+        rho = float(np.clip(noise.rho + offset * noise.rho_se, 0.0, RHO_MAX))
+        a, b, _, _ = moments._variances(rho)
+        point += weight * b * (bread @ (HJ.T @ ar1_apply(layout, rho)(HJ)) @ bread)
+        run_var += weight * a
+    run_scale = run_var / noise.sigma_run**2 if noise.sigma_run > 0 else 1.0
+    return cov_run * run_scale, point / noise.sigma_point**2
 
 
 def _orthonormal_basis(J: np.ndarray) -> np.ndarray:
@@ -306,9 +346,7 @@ class _Moments:
         self.n = e.size
         self.lengths = np.array([s.stop - s.start for s in segments], dtype=float)
         self.A, self.U = lag_apply(run), run_sum_apply(run)
-        self.q0 = float(e @ e)
-        self.q1 = float(e @ self.A(e))
-        self.qb = float(e @ self.U(e))
+        self.q = self.quadratic_forms(e[:, None])[:, 0]
         L, K = basis
         # A·L and LᵀAL for A = I, lag, U: fixed, whatever ρ
         self.AL = {"0": L, "1": self.A(L), "b": self.U(L)}
@@ -363,33 +401,72 @@ class _Moments:
         df = c0**2 / c_RR if c_RR > 0 else 0.0
         return c0, c1, cb, df
 
-    def _variances(self, rho: float) -> tuple[float, float, float, float]:
-        """(σ_run², σ_point², expected Σ e_t e_{t−1}, df_point) at ρ, from Σe² and Σ run sums²."""
-        c0, c1, cb, df = self._point_coefs(rho)
+    def quadratic_forms(self, e: np.ndarray) -> np.ndarray:
+        """(Σe², Σ e_t·e_{t−1} within runs, Σ run sums²) of each column of `e` (3 × columns)."""
+        return np.array([np.sum(e * e, 0), np.sum(e * self.A(e), 0), np.sum(e * self.U(e), 0)])
+
+    def _variances(
+        self, rho: float, q: np.ndarray | None = None, coefs: Coefs | None = None
+    ) -> tuple[float, float, float, float]:
+        """(σ_run², σ_point², expected Σ e_t e_{t−1}, df_point) at ρ, from Σe² and Σ run sums²
+        (the observed quadratic forms `q` unless given; `coefs` the point noise's coefficients
+        at ρ, computed exactly unless given)."""
+        q0, _, qb = self.q if q is None else q
+        c0, c1, cb, df = (coefs or self._point_coefs)(rho)
         u0, u1, ub = self.U_coef["0"], self.U_coef["1"], self.U_coef["b"]
-        a, b = 0.0, self.q0 / c0 if c0 > 0 else 0.0
+        a, b = 0.0, q0 / c0 if c0 > 0 else 0.0
         if self.df_run > 0:
             det = u0 * cb - ub * c0
             if abs(det) > 1e-12 * abs(u0 * cb):
-                a = (self.q0 * cb - self.qb * c0) / det
-                b = (u0 * self.qb - ub * self.q0) / det
+                a = (q0 * cb - qb * c0) / det
+                b = (u0 * qb - ub * q0) / det
             if a < 0 or b < 0:
-                a, b = (0.0, self.q0 / c0) if a < 0 else (self.q0 / u0, 0.0)
+                a, b = (0.0, q0 / c0) if a < 0 else (q0 / u0, 0.0)
         return a, b, a * u1 + b * c1, df
 
-    def solve(self) -> Noise:
+    def _rho(self, q: np.ndarray, coefs: Coefs | None = None) -> float:
         """ρ where the expected lag-1 product meets the observed one (Brent; it rises with ρ),
         clipped to [0, RHO_MAX]."""
 
         def excess(rho: float) -> float:
-            return self._variances(rho)[2] - self.q1
+            return self._variances(rho, q, coefs)[2] - float(q[1])
 
         if excess(0.0) >= 0:
-            rho = 0.0
-        elif excess(RHO_MAX) <= 0:
-            rho = RHO_MAX
-        else:
-            rho = float(optimize.brentq(excess, 0.0, RHO_MAX, xtol=RHO_TOL))
+            return 0.0
+        if excess(RHO_MAX) <= 0:
+            return RHO_MAX
+        return float(optimize.brentq(excess, 0.0, RHO_MAX, xtol=RHO_TOL))
+
+    def solve(self) -> Noise:
+        rho = self._rho(self.q)
         a, b, _, df_point = self._variances(rho)
         df_run = self.df_run if a > 0 else 0.0
         return Noise("correlated", math.sqrt(b), math.sqrt(a), rho, max(df_point, 1.0), df_run)
+
+    def rho_spread(self, noise: Noise, draws: int = RHO_DRAWS, seed: int = 0) -> float:
+        """The SD of ρ's estimate: ρ estimated again from residual sets simulated under the
+        fitted error model and projected as the fit projects its residuals (a parametric
+        bootstrap of the moments; the coefficients tabulated on a grid of ρ)."""
+        grid = np.linspace(0.0, RHO_MAX, RHO_GRID)
+        table = np.array([self._point_coefs(float(r)) for r in grid])
+
+        def coefs(rho: float) -> tuple[float, float, float, float]:
+            c0, c1, cb, df = (float(np.interp(rho, grid, table[:, j])) for j in range(4))
+            return c0, c1, cb, df
+
+        forms = self.quadratic_forms(self._simulate(noise, draws, seed))
+        return float(np.std([self._rho(forms[:, d], coefs) for d in range(draws)]))
+
+    def _simulate(self, noise: Noise, draws: int, seed: int) -> np.ndarray:
+        """`draws` residual sets (n × draws): a run offset plus stationary AR(1) noise,
+        projected by P = I − L·Kᵀ."""
+        rng = np.random.default_rng(seed)
+        runs, longest = self.layout.shape
+        innovations = rng.standard_normal((runs, longest, draws))
+        scale = math.sqrt(1.0 - noise.rho**2)
+        innovations[:, 0, :] /= scale  # the first point at the stationary variance
+        ar = signal.lfilter([scale], [1.0, -noise.rho], innovations, axis=1)
+        offsets = rng.standard_normal((runs, draws))[self.layout.row]
+        noise_draws = noise.sigma_point * self.layout.unpad(ar) + noise.sigma_run * offsets
+        L, K = self.B
+        return np.asarray(noise_draws - L @ (K.T @ noise_draws))
