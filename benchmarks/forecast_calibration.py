@@ -11,6 +11,8 @@ and ρ = 0.8, (c) a run-level offset on top of independent noise. Two forecasts 
   The published E per size does not lie exactly on paper_e_sat's E(N), so this forecast carries
   the same model error in every seed; "held-out 72B, exact E(N)" repeats it on curves simulated
   from paper_e_sat itself (fitted to the published law), where only the noise varies.
+  "each size held out" forecasts every published size in turn from the other six and pools
+  them: seven different model errors, where the 72B alone is one.
 
 Each is made with the `correlated` error model (the default) and with `independent` (the
 method before it), in the same process on the same simulated data. Printed: the share of
@@ -68,19 +70,24 @@ def power_estimates(data: Any) -> tuple[float, float]:
 
 def one_seed(
     scenario: dict[str, float], seed: int, e_sat: SimulationConfig, heldout_only: bool = False
-) -> dict[tuple[str, str], dict[str, Any]]:
+) -> dict[tuple[str, str], list[Any]]:
+    """Each forecast's scores (a list: one entry per held-out size where sizes are pooled)."""
     data = simulate(replace(preset("paper-base"), seed=seed, **scenario))  # type: ignore[arg-type]
     exact = simulate(replace(e_sat, seed=seed, **scenario))  # type: ignore[arg-type]
-    out = {}
-    out[("power", "published")] = power_estimates(data)
-    out[("power", "exact E(N)")] = power_estimates(exact)
+    out: dict[tuple[str, str], list[Any]] = {}
+    out[("power", "published")] = [power_estimates(data)]
+    out[("power", "exact E(N)")] = [power_estimates(exact)]
+    sizes = sorted(set(data["N"]))
     for model in MODELS:
         for fraction in () if heldout_only else (0.1, 0.25):
             pre = prefix(data, FitConfig(law="paper", x="C", noise=model), fraction)
-            out[(f"prefix {fraction:.0%}", model)] = pre
+            out[(f"prefix {fraction:.0%}", model)] = [pre]
         e_sat_config = FitConfig(law="paper_e_sat", x="C", noise=model)
-        out[("held-out 72B", model)] = holdout_sizes(data, e_sat_config)
-        out[("held-out 72B, exact E(N)", model)] = holdout_sizes(exact, e_sat_config)
+        out[("held-out 72B", model)] = [holdout_sizes(data, e_sat_config)]
+        out[("held-out 72B, exact E(N)", model)] = [holdout_sizes(exact, e_sat_config)]
+        out[("each size held out", model)] = [
+            holdout_sizes(data, e_sat_config, [size]) for size in sizes
+        ]
     return out
 
 
@@ -119,8 +126,8 @@ def main() -> None:
     for name, scenario in SCENARIOS.items():
         runs: dict[tuple[str, str], list[Any]] = {}
         for seed in range(args.seeds):
-            for key, result in one_seed(scenario, seed, e_sat, args.heldout_only).items():
-                runs.setdefault(key, []).append(result)
+            for key, results in one_seed(scenario, seed, e_sat, args.heldout_only).items():
+                runs.setdefault(key, []).extend(results)
         for (forecast, model), results in sorted(runs.items()):
             if forecast == "power":
                 powers[(name, model)] = results

@@ -46,13 +46,12 @@ RHO_TOL = 1e-4
 POWER_MAX = 2.0
 MIN_POWER_POINTS = 10  # residuals (or differences) below which no power is estimated
 RHO_DRAWS = 64  # simulated residual sets that measure the spread of ρ's estimate
-RHO_GRID = 50  # ρ values at which the moments' coefficients are tabulated for those draws
+RHO_GRID = 13  # ρ values on which each draw's estimate is found
 RHO_SPREAD_MAX_POINTS = 20_000  # beyond, ρ's estimate is taken as exact (its spread is tiny)
 # ρ's estimate as normal (ρ̂, se²): 3-point Gauss–Hermite nodes (weight, offset in se)
 RHO_NODES = ((1 / 6, -math.sqrt(3.0)), (2 / 3, 0.0), (1 / 6, math.sqrt(3.0)))
 
 Apply = Callable[[np.ndarray], np.ndarray]
-Coefs = Callable[[float], tuple[float, float, float, float]]
 
 
 @dataclass(frozen=True)
@@ -405,57 +404,61 @@ class _Moments:
         """(Σe², Σ e_t·e_{t−1} within runs, Σ run sums²) of each column of `e` (3 × columns)."""
         return np.array([np.sum(e * e, 0), np.sum(e * self.A(e), 0), np.sum(e * self.U(e), 0)])
 
-    def _variances(
-        self, rho: float, q: np.ndarray | None = None, coefs: Coefs | None = None
-    ) -> tuple[float, float, float, float]:
+    def _variances(self, rho: float, q: np.ndarray | None = None) -> tuple[Any, Any, Any, float]:
         """(σ_run², σ_point², expected Σ e_t e_{t−1}, df_point) at ρ, from Σe² and Σ run sums²
-        (the observed quadratic forms `q` unless given; `coefs` the point noise's coefficients
-        at ρ, computed exactly unless given)."""
+        of the observed residuals, or of each column of `q` (3 × draws: one value per draw)."""
         q0, _, qb = self.q if q is None else q
-        c0, c1, cb, df = (coefs or self._point_coefs)(rho)
+        c0, c1, cb, df = self._point_coefs(rho)
         u0, u1, ub = self.U_coef["0"], self.U_coef["1"], self.U_coef["b"]
-        a, b = 0.0, q0 / c0 if c0 > 0 else 0.0
+        point_only = q0 / c0 if c0 > 0 else 0.0 * q0
+        a, b = 0.0 * q0, point_only
         if self.df_run > 0:
             det = u0 * cb - ub * c0
             if abs(det) > 1e-12 * abs(u0 * cb):
                 a = (q0 * cb - qb * c0) / det
                 b = (u0 * qb - ub * q0) / det
-            if a < 0 or b < 0:
-                a, b = (0.0, q0 / c0) if a < 0 else (q0 / u0, 0.0)
+            # a negative variance: the other component alone explains Σe²
+            a, b = (
+                np.where(a < 0, 0.0, np.where(b < 0, q0 / u0, a)),
+                np.where(a < 0, point_only, np.where(b < 0, 0.0, b)),
+            )
         return a, b, a * u1 + b * c1, df
 
-    def _rho(self, q: np.ndarray, coefs: Coefs | None = None) -> float:
+    def solve(self) -> Noise:
         """ρ where the expected lag-1 product meets the observed one (Brent; it rises with ρ),
-        clipped to [0, RHO_MAX]."""
+        clipped to [0, RHO_MAX]; σ_run and σ_point as that ρ implies them."""
 
         def excess(rho: float) -> float:
-            return self._variances(rho, q, coefs)[2] - float(q[1])
+            return float(self._variances(rho)[2] - self.q[1])
 
         if excess(0.0) >= 0:
-            return 0.0
-        if excess(RHO_MAX) <= 0:
-            return RHO_MAX
-        return float(optimize.brentq(excess, 0.0, RHO_MAX, xtol=RHO_TOL))
-
-    def solve(self) -> Noise:
-        rho = self._rho(self.q)
+            rho = 0.0
+        elif excess(RHO_MAX) <= 0:
+            rho = RHO_MAX
+        else:
+            rho = float(optimize.brentq(excess, 0.0, RHO_MAX, xtol=RHO_TOL))
         a, b, _, df_point = self._variances(rho)
         df_run = self.df_run if a > 0 else 0.0
-        return Noise("correlated", math.sqrt(b), math.sqrt(a), rho, max(df_point, 1.0), df_run)
+        return Noise(
+            "correlated", math.sqrt(b), math.sqrt(a), rho, max(df_point, 1.0), float(df_run)
+        )
 
     def rho_spread(self, noise: Noise, draws: int = RHO_DRAWS, seed: int = 0) -> float:
         """The SD of ρ's estimate: ρ estimated again from residual sets simulated under the
         fitted error model and projected as the fit projects its residuals (a parametric
-        bootstrap of the moments; the coefficients tabulated on a grid of ρ)."""
-        grid = np.linspace(0.0, RHO_MAX, RHO_GRID)
-        table = np.array([self._point_coefs(float(r)) for r in grid])
-
-        def coefs(rho: float) -> tuple[float, float, float, float]:
-            c0, c1, cb, df = (float(np.interp(rho, grid, table[:, j])) for j in range(4))
-            return c0, c1, cb, df
-
+        bootstrap of the moments), each draw's root found on a grid of ρ."""
         forms = self.quadratic_forms(self._simulate(noise, draws, seed))
-        return float(np.std([self._rho(forms[:, d], coefs) for d in range(draws)]))
+        grid = np.linspace(0.0, RHO_MAX, RHO_GRID)
+        excess = np.array([self._variances(r, forms)[2] - forms[1] for r in grid])
+        above = excess >= 0
+        first = np.where(above.any(axis=0), above.argmax(axis=0), grid.size)
+        inner = (first > 0) & (first < grid.size)
+        i = np.clip(first, 1, grid.size - 1)
+        cols = np.arange(draws)
+        lo, hi = excess[i - 1, cols], excess[i, cols]
+        root = grid[i - 1] + (grid[i] - grid[i - 1]) * lo / np.where(inner, lo - hi, 1.0)
+        rho = np.where(first == 0, 0.0, np.where(first == grid.size, RHO_MAX, root))
+        return float(np.std(rho))
 
     def _simulate(self, noise: Noise, draws: int, seed: int) -> np.ndarray:
         """`draws` residual sets (n × draws): a run offset plus stationary AR(1) noise,
