@@ -106,12 +106,6 @@ def test_config_is_validated_and_keyed_by_its_base_build() -> None:
     assert TINY.lr(rung) == pytest.approx(TINY_BASE.lr(rung) * TINY.lr_ratio)
 
 
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RLSCALE_CACHE", str(tmp_path))
-    return tmp_path
-
-
 def test_tiny_build_makes_its_base_first_then_is_reused(cache: Path) -> None:
     rung = RUNGS["micro-xs"]
     assert built_path(rung, TINY_BASE) is None

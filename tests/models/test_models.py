@@ -120,12 +120,6 @@ def eval_step(expr: str) -> int:
     raise ValueError(expr)
 
 
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RLSCALE_CACHE", str(tmp_path))
-    return tmp_path
-
-
 def test_build_reuses_the_cache_and_never_a_half_written_entry(cache: Path) -> None:
     rung = RUNGS["micro-xs"]
     # A half-written entry (no build.json) from a killed build is not used...
