@@ -12,7 +12,8 @@ and ρ = 0.8, (c) a run-level offset on top of independent noise. Two forecasts 
   the same model error in every seed; "held-out 72B, exact E(N)" repeats it on curves simulated
   from paper_e_sat itself (fitted to the published law), where only the noise varies.
   "each size held out" forecasts every published size in turn from the other six and pools
-  them: seven different model errors, where the 72B alone is one.
+  them: seven different model errors, where the 72B alone is one (each size's coverage is
+  printed after the main table).
 
 Each is made with the `correlated` error model (the default) and with `independent` (the
 method before it), in the same process on the same simulated data. Printed: the share of
@@ -123,6 +124,7 @@ def main() -> None:
     header = f"{'scenario':<20} {'forecast':<25} {'errors':<12} {'cov50':>6} {'cov80':>6}"
     print(header + f" {'cov95':>6} {'median95':>8} {'MAE':>7}")
     powers: dict[tuple[str, str], list[Any]] = {}
+    by_size: dict[str, list[Any]] = {}
     for name, scenario in SCENARIOS.items():
         runs: dict[tuple[str, str], list[Any]] = {}
         for seed in range(args.seeds):
@@ -132,11 +134,14 @@ def main() -> None:
             if forecast == "power":
                 powers[(name, model)] = results
                 continue
+            if forecast == "each size held out" and model == "correlated":
+                by_size[name] = results
             s = summarise(results)
             print(
                 f"{name:<20} {forecast:<25} {model:<12} {s['cov50']:>6.1%} {s['cov80']:>6.1%} "
                 f"{s['cov95']:>6.1%} {s['median95']:>8.1%} {s['mae']:>7.4f}  {verdict(s['cov95'])}"
             )
+    print_by_size(by_size)
     print("\nnoise power of the six-size fits (truth -1), mean ± SD over seeds")
     print(f"{'scenario':<20} {'truth':<11} {'from differences':>17} {'from raw residuals':>19}")
     for (name, truth), pairs in powers.items():
@@ -146,6 +151,18 @@ def main() -> None:
             f"{raw.mean():>+12.2f} ± {raw.std():.2f}"
         )
     print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+def print_by_size(by_size: dict[str, list[Any]]) -> None:
+    """The 95% coverage of each published size forecast from the other six (correlated)."""
+    sizes = sorted({r["held_out"][0] for results in by_size.values() for r in results})
+    print("\neach size held out (correlated), 95% coverage by size")
+    print(f"{'scenario':<20} " + " ".join(f"{size:>7.3g}" for size in sizes))
+    for name, results in by_size.items():
+        cells = [
+            summarise([r for r in results if r["held_out"][0] == size])["cov95"] for size in sizes
+        ]
+        print(f"{name:<20} " + " ".join(f"{c:>7.1%}" for c in cells))
 
 
 def verdict(coverage95: float) -> str:
