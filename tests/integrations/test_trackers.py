@@ -16,6 +16,7 @@ from rlscale.errors import InputError
 from rlscale.integrations import trackers
 from rlscale.integrations.trackers import (
     TrackingConfig,
+    prepare_trackers,
     require_packages,
     series_name,
     step_scalars,
@@ -232,7 +233,7 @@ def test_a_study_reports_each_run_in_its_group_and_its_fits_and_report_as_artifa
     assert {"fits/paper-C.json", "analysis.json", "report.html"} <= set(artifact["files"])
 
     client = mlflow_client((out / "mlruns").resolve().as_uri())
-    experiment = client.get_experiment_by_name("tracked")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "tracked"]
     found = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
     assert set(found) == {*runs, "tracked-analysis"}
     analysis = found["tracked-analysis"].info.run_id
@@ -240,6 +241,44 @@ def test_a_study_reports_each_run_in_its_group_and_its_fits_and_report_as_artifa
     assert "report.html" in {a.path for a in client.list_artifacts(analysis)}
 
     assert set(tensorboard_scalars(out / "tensorboard")["dir_name"]) == set(runs)
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from rlscale.integrations.trackers import MlflowTracker, TrackingConfig
+import mlflow
+folder, name = Path(sys.argv[1]), sys.argv[2]
+(folder / f"ready-{name}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.001)
+tracker = MlflowTracker(TrackingConfig(("mlflow",), "raced", folder))
+tracker.start(name, {}, {})
+tracker.close(ok=True)
+"""
+
+
+def test_runs_starting_at_once_share_the_experiment_prepared_for_them(tmp_path: Path) -> None:
+    # a file store checks a name is free and then adds it: four runs let loose at the same
+    # moment would make up to four experiments named `raced` without the prepared one
+    config = TrackingConfig(("mlflow",), "raced", tmp_path)
+    env = offline_env(tmp_path) | {"MLFLOW_ALLOW_FILE_STORE": "true"}
+    prepare_trackers(config)
+    names = [f"run{i}" for i in range(4)]
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), name], env=env)
+        for name in names
+    ]
+    while len(list(tmp_path.glob("ready-*"))) < len(racers):
+        assert all(r.poll() is None for r in racers), "a racer died before the start"
+    (tmp_path / "go").touch()
+    assert [r.wait(timeout=120) for r in racers] == [0] * len(racers)
+
+    client = mlflow_client((tmp_path / "mlruns").resolve().as_uri())
+    raced = [e for e in client.search_experiments() if e.name == "raced"]
+    assert len(raced) == 1
+    runs = client.search_runs([raced[0].experiment_id])
+    assert sorted(r.info.run_name for r in runs) == names
 
 
 def test_a_study_refuses_trackers_for_verl_and_unknown_names(tmp_path: Path) -> None:

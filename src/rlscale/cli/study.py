@@ -50,6 +50,7 @@ def run_command(
     ),
 ) -> None:
     """Run every unfinished run, then fit the laws and write fits/, analysis.json, report.*."""
+    from rlscale.integrations.trackers import prepare_trackers
     from rlscale.store import exclusive, remove_stale_temps, write_json_file
     from rlscale.study import parse_study
     from rlscale.sweep import analyse_study, execute
@@ -68,6 +69,7 @@ def run_command(
         for folder in (out, out / "fits"):
             remove_stale_temps(folder)
         write_json_file(out / STUDY_FILE, {"study": mapping})
+        prepare_trackers(tracking)
         progress = _RunBars(study, out) if is_terminal() else _RunLines(study, out)
         with progress as bars:
             outcomes = execute(

@@ -147,6 +147,11 @@ class Tracker(Protocol):
 
     keeps_artifacts: bool
 
+    @staticmethod
+    def prepare(config: TrackingConfig) -> None:
+        """Before a study's runs start, in the process that starts them: what the runs share
+        and must not each create at once."""
+
     def start(self, run: str, config: Settings, state: Settings) -> dict[str, Any]:
         """Open the run (reopen it when `state` names one); the state that reopens it."""
         ...
@@ -170,6 +175,10 @@ class WandbTracker:
     def __init__(self, config: TrackingConfig) -> None:
         self.config = config
         self.run: Any = None
+
+    @staticmethod
+    def prepare(config: TrackingConfig) -> None:
+        """Nothing: W&B makes a group when a run first names it."""
 
     def start(self, run: str, config: Settings, state: Settings) -> dict[str, Any]:
         import wandb
@@ -227,21 +236,19 @@ class MlflowTracker:
         self.client: Any = None
         self.run_id = ""
 
-    def start(self, run: str, config: Settings, state: Settings) -> dict[str, Any]:
-        # MLflow reports usage online unless told not to: nothing goes online unasked.
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow import MlflowClient
+    @staticmethod
+    def prepare(config: TrackingConfig) -> None:
+        """The study's experiment, made once: a file store checks a name is free, then adds the
+        experiment, so two runs starting at once could each add one of the same name."""
+        _experiment(_mlflow_client(config), config)
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI")
-        if not uri:  # MLflow keeps file stores working only when asked to (maintenance mode)
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-            uri = (self.config.directory / "mlruns").resolve().as_uri()
-        self.client = MlflowClient(tracking_uri=uri)
+    def start(self, run: str, config: Settings, state: Settings) -> dict[str, Any]:
+        self.client = _mlflow_client(self.config)
         if state.get("run_id"):
             self.run_id = str(state["run_id"])
             self.client.update_run(self.run_id, status="RUNNING")
             return dict(state)
-        experiment = self._experiment()
+        experiment = _experiment(self.client, self.config)
         self.run_id = self.client.create_run(experiment, run_name=run).info.run_id
         params = [(k, v[:6000]) for k, v in flat_params(config).items()]  # MLflow's value limit
         from mlflow.entities import Param
@@ -250,18 +257,6 @@ class MlflowTracker:
             batch = [Param(k, v) for k, v in params[start : start + 100]]
             self.client.log_batch(self.run_id, params=batch)
         return {"run_id": self.run_id}
-
-    def _experiment(self) -> str:
-        from mlflow.exceptions import MlflowException
-
-        name = self.config.group or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "rlscale"
-        found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return str(found.experiment_id)
-        try:
-            return str(self.client.create_experiment(name))
-        except MlflowException:  # another run of the study created it meanwhile
-            return str(self.client.get_experiment_by_name(name).experiment_id)
 
     def log(self, step: int, scalars: Mapping[str, float]) -> None:
         import time
@@ -294,6 +289,32 @@ class MlflowTracker:
             self.run_id = ""
 
 
+def _mlflow_client(config: TrackingConfig) -> Any:
+    # MLflow reports usage online unless told not to: nothing goes online unasked.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:  # MLflow keeps file stores working only when asked to (maintenance mode)
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        uri = (config.directory / "mlruns").resolve().as_uri()
+    return MlflowClient(tracking_uri=uri)
+
+
+def _experiment(client: Any, config: TrackingConfig) -> str:
+    """The id of the experiment named by the config's group, created when missing."""
+    from mlflow.exceptions import MlflowException
+
+    name = config.group or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "rlscale"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except MlflowException:  # a server refuses a second experiment of a name: it exists now
+        return str(client.get_experiment_by_name(name).experiment_id)
+
+
 class TensorBoardTracker:
     """Event files in `<directory>/tensorboard/<run>/`: scalars by step, the config and the
     summary as text (TensorBoard keeps no artifacts). `tensorboard --logdir DIR/tensorboard`."""
@@ -304,6 +325,10 @@ class TensorBoardTracker:
         self.config = config
         self.writer: Any = None
         self.last_step = 0
+
+    @staticmethod
+    def prepare(config: TrackingConfig) -> None:
+        """Nothing: each run writes its own folder."""
 
     def start(self, run: str, config: Settings, state: Settings) -> dict[str, Any]:
         from torch.utils.tensorboard import SummaryWriter
@@ -355,6 +380,12 @@ TRACKER_PACKAGES = {
     "mlflow": ("mlflow", "mlflow"),
     "tensorboard": ("tensorboard", "tensorboard"),
 }
+
+
+def prepare_trackers(config: TrackingConfig) -> None:
+    """Before a study's runs start: what its runs share, made once (an MLflow experiment)."""
+    for name in config.report_to:
+        TRACKERS[name].prepare(config)
 
 
 # --- a run's sink ---------------------------------------------------------------------------
