@@ -1,7 +1,10 @@
-"""Outputs pinned byte for byte, so that restructuring the code cannot change what users get: the
-`paper` preset's verl commands, and the StepRecords of the `micro-quick` study (seeded; the
-wall-clock columns left out). When a change is meant to alter them, regenerate the files with
-`RLSCALE_REGENERATE_GOLDEN=1 pytest tests/test_golden.py` and say why in the commit."""
+"""Outputs pinned, so that restructuring the code cannot change what users get: the `paper`
+preset's verl commands byte for byte, and the StepRecords of the `micro-quick` study (seeded; the
+wall-clock columns left out) value for value: every reward, count, FLOP and L exactly, and the
+float32 statistics of an update (`UPDATE_STATS`) to 1e-4, because torch's CPU kernels sum in
+another order on another instruction set (AVX2, AVX-512). When a change is meant
+to alter them, regenerate the files with `RLSCALE_REGENERATE_GOLDEN=1 pytest
+tests/test_golden.py` and say why in the commit."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("RLSCALE_REGENERATE_GOLDEN") == "1"
 ENV = os.environ | {"OMP_NUM_THREADS": "1"}
 TIMING = {"wall_s", "sample_s", "verify_s", "update_s", "eval_s"}
+UPDATE_STATS = {"loss_pg", "grad_norm", "entropy", "kl"}  # float32 sums over a batch
 PAPER_DATA = [
     "--train", "synth:arith?split=train&n=60000&seed=0",
     "--holdout", "synth:arith?split=holdout&n=500&seed=0",
@@ -29,6 +33,25 @@ def matches_golden(name: str, text: str) -> None:
         path.write_text(text)
     assert path.exists(), f"{path} is missing: regenerate it (see this module's docstring)"
     assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+def records_match_golden(name: str, records: list[dict]) -> None:
+    """Each record as in the golden file: the same columns, the same values, and the update's
+    float32 statistics within what kernels that sum in another order change."""
+    lines = [json.dumps(r, sort_keys=True) for r in records]
+    path = GOLDEN / name
+    if REGENERATE:
+        path.write_text("\n".join(lines) + "\n")
+    assert path.exists(), f"{path} is missing: regenerate it (see this module's docstring)"
+    golden = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == len(golden), f"{name}: {len(records)} records, golden {len(golden)}"
+    for got, want in zip(records, golden, strict=True):
+        where = f"{name}: {want.get('run', want.get('model'))} step {want.get('step')}"
+        assert sorted(got) == sorted(want), where
+        exact = {k: v for k, v in want.items() if k not in UPDATE_STATS}
+        assert {k: got[k] for k in exact} == exact, where
+        stats = {k: v for k, v in want.items() if k in UPDATE_STATS}
+        assert {k: got[k] for k in stats} == pytest.approx(stats, rel=1e-4, abs=1e-6), where
 
 
 def rlscale(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,12 +71,11 @@ def test_micro_quick_study_records_are_unchanged(tmp_path: Path) -> None:
     out = tmp_path / "quick"
     done = rlscale("study", "run", "--preset", "micro-quick", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    lines = []
+    records = []
     for steps in sorted((out / "runs").glob("*/steps.jsonl")):
         for line in steps.read_text().splitlines():
-            record = {k: v for k, v in json.loads(line).items() if k not in TIMING}
-            lines.append(json.dumps(record, sort_keys=True))
-    matches_golden("micro_quick_steps.jsonl", "\n".join(lines) + "\n")
+            records.append({k: v for k, v in json.loads(line).items() if k not in TIMING})
+    records_match_golden("micro_quick_steps.jsonl", records)
     # the study folder is data for `rlscale backtest` (its τ = 1 runs, as its fits use)
     backtest = rlscale("backtest", str(out), "--json", "-")
     assert backtest.returncode == 0, backtest.stderr
