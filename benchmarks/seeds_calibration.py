@@ -115,6 +115,20 @@ def report(name: str, studies: list[dict[str, Any]], sizes: list[float]) -> None
     )
 
 
+def fit_cost(data: pd.DataFrame, repeats: int = 5) -> tuple[float, float]:
+    """Median seconds of the six-size fit with the size offset and without, interleaved."""
+    train = load_fit_data(data[data["N"] < data["N"].max()], "C")
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(repeats):
+        for variant in VARIANTS:
+            with without_size_offsets() if variant != VARIANTS[0] else nullcontext():
+                start = time.perf_counter()
+                LawFit(CONFIG).fit(train)
+                times[variant].append(time.perf_counter() - start)
+    with_size, before = (float(np.median(times[v])) for v in VARIANTS)
+    return with_size, before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="studies per scenario")
@@ -130,7 +144,15 @@ def main() -> None:
     for name, scenario in SCENARIOS.items():
         studies = [one_study(seeded_study(scenario, s, args.runs)) for s in range(args.seeds)]
         report(name, studies, sizes)
-    print(f"\n{time.perf_counter() - start:.0f} s")
+    study = seeded_study(SCENARIOS["(a) independent"], 0, args.runs)
+    with_size, before = fit_cost(study)
+    runs = study[study["N"] < study["N"].max()]["run"].nunique()
+    print(
+        f"\ncost: a six-size paper_e_sat fit of {runs} runs, median of 5: "
+        f"{before:.3f} s without the size offset, {with_size:.3f} s with it "
+        f"(x{with_size / before:.2f})"
+    )
+    print(f"{time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
