@@ -400,18 +400,17 @@ class _Moments:
             self.AL["s"] = self.S(L)
         self.LtAL = {key: L.T @ AL for key, AL in self.AL.items()}
         # tr(A·U) and tr(A·S) for A = I, lag, U, S (lag pairs lie inside runs, runs inside sizes)
-        within_runs = {"0": self.n, "1": float(np.sum(self.lengths - 1)), "b": 0.0, "s": 0.0}
-        within_runs["b"] = within_runs["s"] = float(np.sum(self.lengths**2))
+        run_squares = float(np.sum(self.lengths**2))
+        within_runs = {"0": self.n, "1": float(np.sum(self.lengths - 1))}
+        within_runs |= {"b": run_squares, "s": run_squares}
         self.U_coef = self._coefs(self.U(K), within_runs)
         self.df_run = self._df_blocks(self.segments)
         self.S_coef: dict[str, float] = {}
         self.df_size = 0.0
-        if size is not None:
+        if size is not None and self.S is not None:
             size_segments = _segments(size)
             counts = np.array([s.stop - s.start for s in size_segments], dtype=float)
-            self.S_coef = self._coefs(
-                run_sum_apply(size)(K), within_runs | {"s": float(np.sum(counts**2))}
-            )
+            self.S_coef = self._coefs(self.S(K), within_runs | {"s": float(np.sum(counts**2))})
             self.df_size = self._df_blocks(size_segments)
 
     def _coefs(self, SigmaK: np.ndarray, traces: Mapping[str, float]) -> dict[str, float]:
@@ -552,24 +551,31 @@ def _nonnegative_variances(M: np.ndarray, q: np.ndarray, allowed: int) -> np.nda
     point noise alone explains Σe² when nothing else is left."""
     k, draws = M.shape[1], q.shape[1]
     solutions = np.full((2**k, k, draws), np.nan)
-    for mask in range(1, 2**k):
-        members = [c for c in range(k) if mask >> c & 1]
-        rows = [0, *members[1:]]
-        system = M[np.ix_(rows, members)]
-        if np.linalg.cond(system) > 1e12:
-            continue
-        solutions[mask] = 0.0
-        solutions[mask, members] = np.linalg.solve(system, q[rows])
     c0 = M[0, 0]
     solutions[1] = 0.0
     solutions[1, 0] = q[0] / c0 if c0 > 0 else 0.0
+    if allowed == 1:
+        return np.asarray(solutions[1])
+    for mask in range(2, 2**k):
+        if mask & ~allowed:
+            continue  # a component the data cannot tell apart: never chosen
+        members = [c for c in range(k) if mask >> c & 1]
+        rows = [0, *members[1:]]
+        system = M[np.ix_(rows, members)]
+        # singular against Hadamard's bound on |det| (an SVD per call would cost more)
+        if abs(np.linalg.det(system)) <= 1e-12 * np.prod(np.linalg.norm(system, axis=1)):
+            continue
+        solutions[mask] = 0.0
+        solutions[mask, members] = np.linalg.solve(system, q[rows])
     bits = 1 << np.arange(k)
     cols = np.arange(draws)
     chosen = np.full(draws, allowed)
     for _ in range(k):
         x = solutions[chosen, :, cols]  # draws × k
+        singular, negative = np.isnan(x).any(axis=1), ((x < 0) * bits).sum(axis=1)
+        if not (singular.any() or negative.any()):
+            return np.asarray(x.T)
         highest = 1 << np.log2(chosen).astype(int)
-        negative = ((x < 0) * bits).sum(axis=1)
-        smaller = np.where(np.isnan(x).any(axis=1), chosen & ~highest, chosen & ~negative)
+        smaller = np.where(singular, chosen & ~highest, chosen & ~negative)
         chosen = np.where(smaller == 0, 1, smaller)
     return np.asarray(solutions[chosen, :, cols].T)
