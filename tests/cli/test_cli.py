@@ -138,25 +138,3 @@ def test_verify_names_the_bad_row(tmp_path: Path) -> None:
     result = runner.invoke(app, ["verify", str(pairs)])
     assert result.exit_code == 2
     assert f"{pairs}: row 1: missing or non-text 'answer'" in result.output
-
-
-def test_fit_of_a_study_with_seeds_prints_and_stores_the_size_offset(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from rlscale.simulate import preset, simulate
-
-    seeds = [simulate(replace(preset("paper-base"), steps=30, seed=s)) for s in range(2)]
-    table = pd.concat([d.assign(run=d["run"] + f"-seed{s}") for s, d in enumerate(seeds)])
-    table.to_csv(tmp_path / "seeds.csv", index=False)
-    out = tmp_path / "fit.json"
-    cmd = ["fit", str(tmp_path / "seeds.csv"), "--law", "paper_e_sat", "--x", "C"]
-    result = runner.invoke(app, [*cmd, "--json", str(out)])
-    assert result.exit_code == 0, result.output
-    fit = json.loads(out.read_text())
-    assert fit["noise"]["sigma_size"] > 0 and fit["noise"]["df_size"] > 0
-    assert "size_unit" in fit["covariance"]
-    assert f"size offset SD {fit['noise']['sigma_size']:.3g} (shared by its runs)" in " ".join(
-        result.output.split()
-    )

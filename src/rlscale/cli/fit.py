@@ -258,11 +258,8 @@ def render_fit(result: dict[str, Any]) -> None:
     )
     noise = result.get("noise") or {}
     if noise.get("model") == "correlated":
-        shared = noise.get("sigma_size") or 0
-        size_text = f"size offset SD {shared:.3g} (shared by its runs), " if shared else ""
         console.print(
-            f"errors: {size_text}run offset SD {noise['sigma_run']:.3g}, "
-            f"point SD {noise['sigma_point']:.3g}, "
+            f"errors: run offset SD {noise['sigma_run']:.3g}, point SD {noise['sigma_point']:.3g}, "
             f"correlation of successive points {noise['rho']:.2f} ± {noise.get('rho_se', 0):.2f}, "
             f"SD ∝ L^{noise['power']:.2f} "
             f"(bands and intervals use them)"

@@ -105,14 +105,11 @@ def curve_weights(curve_id: np.ndarray, weighting: Weighting) -> np.ndarray:
     return np.asarray(w * (w.size / w.sum()))
 
 
-UnitCovariances = tuple[np.ndarray, np.ndarray, np.ndarray]  # per unit σ_run², σ_point², σ_size²
-
-
 class LawFit:
     """Fit a scaling law (`FitConfig.law`) and predict from it."""
 
     bootstrap_: dict[str, Any] | None
-    _cov_parts: UnitCovariances | None  # unit covariances (run, point, size), if Jacobian
+    _cov_parts: tuple[np.ndarray, np.ndarray] | None  # unit covariances (run, point), if Jacobian
 
     def __init__(self, config: FitConfig | None = None, **overrides: Any) -> None:
         self.config = config if config is not None else FitConfig(**overrides)
@@ -226,10 +223,8 @@ class LawFit:
     @staticmethod
     def _plausible(fd: FitData, fits: Sequence[LawFit], profiled: int) -> np.ndarray:
         best = min(fits, key=_objective)
-        runs, sizes = np.unique(fd.curve_id).size, np.unique(fd.curves.g).size
-        effect = design_effect(best.noise_, fd.n / runs, fd.n / sizes)
-        noise = best.noise_
-        sigma2 = noise.sigma_point**2 + noise.sigma_run**2 + noise.sigma_size**2
+        effect = design_effect(best.noise_, fd.n / np.unique(fd.curve_id).size)
+        sigma2 = best.noise_.sigma_point**2 + best.noise_.sigma_run**2
         return plausible([m.objective_ for m in fits], sigma2, effect, profiled, PROFILE_LEVEL)
 
     def _set_profile_intervals(self, members: Sequence[LawFit]) -> None:
@@ -310,7 +305,10 @@ class LawFit:
         self.per_step_ = {"C": {n_key(k): v for k, v in fd.c_per_step.items()}, "D": fd.d_per_step}
         noise, parts = _noise_and_covariance(problem, fd, sol.params, self.config.noise)
         self.noise_, self._cov_parts = noise, parts
-        self._jacobian_cov = _combined_covariance(noise, parts)
+        run_unit, point_unit = parts
+        self._jacobian_cov = (
+            self.noise_.sigma_run**2 * run_unit + self.noise_.sigma_point**2 * point_unit
+        )
         self.bootstrap_ = None
 
     # --- uncertainty -------------------------------------------------------------------------
@@ -454,18 +452,16 @@ class LawFit:
 
         zero = np.zeros(center.size)
         if self._cov_parts is not None:
-            unit_run, unit_point, unit_size = (quad(part) for part in self._cov_parts)
-            var_other = zero
+            unit_run, unit_point, var_other = (
+                quad(self._cov_parts[0]),
+                quad(self._cov_parts[1]),
+                zero,
+            )
         else:
-            unit_run, unit_point, unit_size, var_other = zero, zero, zero, quad(self.cov_)
+            unit_run, unit_point, var_other = zero, zero, quad(self.cov_)
         L = np.exp(center) if self.config.space == "log" else center
         sd, df = self.noise_.band_sd_and_df(
-            unit_run,
-            unit_point,
-            var_other,
-            new_point=interval == "prediction",
-            L=L,
-            unit_size=unit_size,
+            unit_run, unit_point, var_other, new_point=interval == "prediction", L=L
         )
         return N_arr, X_arr, center, sd, df
 
@@ -674,36 +670,22 @@ def numeric_jacobian(fn: Callable[[np.ndarray], np.ndarray], v: np.ndarray) -> n
 
 def _noise_and_covariance(
     problem: Problem, fd: FitData, params: Mapping[str, float], model: str
-) -> tuple[Noise, UnitCovariances]:
-    """The residuals' error model and the unit covariances (run, point, size) of the free
-    internal parameters (log for log-scale ones): Cov = σ_run²·run + σ_point²·point +
-    σ_size²·size (`_combined_covariance`)."""
+) -> tuple[Noise, tuple[np.ndarray, np.ndarray]]:
+    """The residuals' error model and the unit covariances (run, point) of the free internal
+    parameters (log for log-scale ones): Cov = σ_run²·run + σ_point²·point."""
     v = problem.full_vector(params)
     if not np.all(np.isfinite(v)):
         nan = np.full((v.size, v.size), np.nan)
-        return Noise("independent", math.nan, 0.0, 0.0, 1.0, 0.0), (nan, nan, nan)
+        return Noise("independent", math.nan, 0.0, 0.0, 1.0, 0.0), (nan, nan)
 
     def weighted(x: np.ndarray) -> np.ndarray:
         return np.asarray(problem.sqrt_w * problem.full_residuals(x))
 
     fitted_L = np.exp(problem.law.ln_L(params, fd.curves))
-    noise, *units = estimate_noise(
-        model,
-        weighted(v),
-        numeric_jacobian(weighted, v),
-        fd.curve_id,
-        fd.curves.X,
-        fitted_L,
-        group=fd.curves.g,
+    noise, run_unit, point_unit = estimate_noise(
+        model, weighted(v), numeric_jacobian(weighted, v), fd.curve_id, fd.curves.X, fitted_L
     )
-    return noise, (units[0], units[1], units[2])
-
-
-def _combined_covariance(noise: Noise, units: UnitCovariances) -> np.ndarray:
-    run, point, size = units
-    return np.asarray(
-        noise.sigma_run**2 * run + noise.sigma_point**2 * point + noise.sigma_size**2 * size
-    )
+    return noise, (run_unit, point_unit)
 
 
 def band(
@@ -762,16 +744,15 @@ def _read_profile(cls: type[LawFit], profile: Mapping[str, Any] | None) -> dict[
     return {k: v for k, v in profile.items() if k != "members"} | {"members": members}
 
 
-def _unit_parts(parts: UnitCovariances | None) -> dict[str, Any]:
+def _unit_parts(parts: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
     if parts is None:
         return {}
-    out = {"run_unit": parts[0].tolist(), "point_unit": parts[1].tolist()}
-    if np.any(parts[2]):  # only studies with several runs a size have one
-        out["size_unit"] = parts[2].tolist()
-    return out
+    return {"run_unit": parts[0].tolist(), "point_unit": parts[1].tolist()}
 
 
-def _read_noise(result: Mapping[str, Any], p: int) -> tuple[Noise, UnitCovariances | None]:
+def _read_noise(
+    result: Mapping[str, Any], p: int
+) -> tuple[Noise, tuple[np.ndarray, np.ndarray] | None]:
     """A FitResult's error model and unit covariances; a file written before error models
     were recorded reads as independent noise of SD `sigma` around its covariance matrix."""
     cov = result["covariance"]
@@ -781,9 +762,8 @@ def _read_noise(result: Mapping[str, Any], p: int) -> tuple[Noise, UnitCovarianc
     noise = Noise.from_json(result["noise"])
     if "run_unit" not in cov:
         return noise, None
-    run, point = (np.array(cov[k], dtype=float).reshape(p, -1) for k in ("run_unit", "point_unit"))
-    size = np.array(cov["size_unit"], dtype=float).reshape(p, -1) if "size_unit" in cov else 0 * run
-    return noise, (run, point, size)
+    parts = (np.array(cov["run_unit"], dtype=float), np.array(cov["point_unit"], dtype=float))
+    return noise, (parts[0].reshape(p, -1), parts[1].reshape(p, -1))
 
 
 def json_safe(obj: Any) -> Any:

@@ -346,7 +346,7 @@ def _separate_noise(
         fitted.append(np.exp(fits[f].law_.ln_L(fits[f].all_params_, fd.curves)))
     e = np.concatenate(residuals)
     J = _block_diagonal(jacobians)
-    noise, *_ = estimate_noise(
+    noise, _, _ = estimate_noise(
         cfg.noise, e, J, np.concatenate(curves), np.concatenate(xs), np.concatenate(fitted)
     )
     return noise, float(e @ e), J.shape[1]

@@ -15,11 +15,6 @@ absorb part of the noise (a run's offset disappears into a per-size E; a trend i
 ignoring that biases ρ towards zero on short curves. The parameters' covariance is then the
 sandwich B·JᵀΣJ·B (B = (JᵀJ)⁻¹), and bands use a Student t quantile whose degrees of freedom
 combine those of σ_run and σ_point (Satterthwaite): few runs or few points give wide bands.
-When some size has several runs (seeds), an offset shared by the runs of a size (variance
-σ_size²; the law's misfit at that size is one) is told from each run's own by a fourth form,
-Σ (size sums)²; with one run a size the two are one offset, σ_run. A forecast at a size the fit
-has not seen adds a new size offset, so held-out sizes of a seeded study are not judged by the
-seeds' spread alone.
 On short runs ρ itself is uncertain, and a ρ estimated too low gives bands too narrow for
 extrapolation. So the spread of ρ's estimate is measured (`rho_se`, a parametric bootstrap of
 the moments) and the covariance is averaged over it, in the spirit of Kenward and Roger's
@@ -39,7 +34,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from scipy import optimize, signal, stats
@@ -72,8 +67,6 @@ class Noise:
     power: float = 0.0  # noise SD ∝ (L / level)^power: where L is low, ln L scatters more
     level: float = 1.0  # the L at which the SDs above hold (geometric mean of the fitted L)
     rho_se: float = 0.0  # spread of ρ's estimate, which the parameters' covariance averages over
-    sigma_size: float = 0.0  # SD of an offset shared by every run of one size (its seeds)
-    df_size: float = 0.0  # … degrees of freedom of its estimate (0: not estimable)
 
     def scale(self, L: np.ndarray) -> np.ndarray:
         """The noise SD at fitted loss L relative to its SD at `level`."""
@@ -94,8 +87,6 @@ class Noise:
             "power": self.power,
             "level": self.level,
             "rho_se": self.rho_se,
-            "sigma_size": self.sigma_size,
-            "df_size": self.df_size,
         }
 
     @classmethod
@@ -109,8 +100,6 @@ class Noise:
             "power": float(d.get("power", 0.0)),
             "level": float(d.get("level", 1.0)),
             "rho_se": float(d.get("rho_se", 0.0)),
-            "sigma_size": float(d.get("sigma_size", 0.0)),
-            "df_size": float(d.get("df_size", 0.0)),
         }
         return cls(str(d["model"]), *(number(k) for k in names), **shape)
 
@@ -121,24 +110,22 @@ class Noise:
         var_other: np.ndarray,
         new_point: bool = True,
         L: np.ndarray | None = None,
-        unit_size: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """SD and degrees of freedom of a forecast's error: the parameters' variance per unit
-        σ_run² (`unit_run`), per unit σ_point² (`unit_point`) and per unit σ_size²
-        (`unit_size`), a variance known outright (`var_other`, e.g. a bootstrap's), and a new
-        point's own noise (its size's and its run's offsets and its scatter, at its forecast
-        loss `L`) when `new_point`."""
+        σ_run² (`unit_run`) and per unit σ_point² (`unit_point`), a variance known outright
+        (`var_other`, e.g. a bootstrap's), and a new point's own noise (its run's offset and
+        its scatter, at its forecast loss `L`) when `new_point`."""
         own = 0.0 if not new_point else (1.0 if L is None else self.scale(L) ** 2)
         run = (unit_run + own) * self.sigma_run**2
         point = (unit_point + own) * self.sigma_point**2
-        size = ((0.0 if unit_size is None else unit_size) + own) * self.sigma_size**2
-        total = run + point + size + var_other
+        total = run + point + var_other
         if self.model == "independent":
             return np.sqrt(total), np.full(total.shape, np.inf)
         spread = np.zeros_like(total)
-        for part, part_df in ((run, self.df_run), (point, self.df_point), (size, self.df_size)):
-            if part_df > 0:
-                spread += part**2 / part_df
+        if self.df_run > 0:
+            spread += run**2 / self.df_run
+        if self.df_point > 0:
+            spread += point**2 / self.df_point
         with np.errstate(divide="ignore", invalid="ignore"):
             df = np.where(spread > 0, total**2 / spread, np.inf)
         return np.sqrt(total), df
@@ -267,28 +254,21 @@ def estimate_noise(
     curve: np.ndarray,
     X: np.ndarray,
     L: np.ndarray | None = None,
-    group: np.ndarray | None = None,
-) -> tuple[Noise, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Noise, np.ndarray, np.ndarray]:
     """The error model of weighted residuals `e` (Jacobian `J` of the weighted residuals in the
-    free parameters; `L` the fitted loss of each point, for a noise that varies with it; `group`
-    each point's size, whose runs share an offset when a size has several runs), with the unit
-    covariances (Cov_run, Cov_point, Cov_size) of the parameters: their covariance is
-    σ_run²·Cov_run + σ_point²·Cov_point + σ_size²·Cov_size."""
+    free parameters; `L` the fitted loss of each point, for a noise that varies with it), with
+    the unit covariances (Cov_run, Cov_point) of the parameters: the parameters' covariance is
+    σ_run²·Cov_run + σ_point²·Cov_point."""
     if model not in NOISE_MODELS:
         raise ValueError(f"unknown noise model {model!r}; choose one of {', '.join(NOISE_MODELS)}")
     n, p = J.shape
     bread = np.linalg.pinv(J.T @ J)
     if model == "independent":
         s2 = float(e @ e) / max(n - p, 1)
-        noise = Noise(model, math.sqrt(s2), 0.0, 0.0, float(max(n - p, 1)), 0.0)
-        return noise, 0 * bread, bread, 0 * bread
-    if group is not None and not _shares_runs(group, curve):
-        group = None  # one run a size: a size's offset is its run's
-    keys = (X, curve) if group is None else (X, curve, group)
-    order = np.lexsort(keys)
+        return Noise(model, math.sqrt(s2), 0.0, 0.0, float(max(n - p, 1)), 0.0), 0 * bread, bread
+    order = np.lexsort((X, curve))
     e, J = e[order], J[order]
     _, run = np.unique(curve[order], return_inverse=True)
-    size = None if group is None else np.unique(group[order], return_inverse=True)[1]
     power, level = variance_power(e, L[order], run) if L is not None else (0.0, 1.0)
     h = (np.maximum(L[order], 1e-300) / level) ** power if L is not None else np.ones(n)
     segments = _segments(run)
@@ -300,24 +280,15 @@ def estimate_noise(
         noise = replace(noise, power=power, level=level)
         moments: _Moments | None = None
     else:
-        basis = (Q / h[:, None], Q * h[:, None])
-        moments = _Moments(e / h, run, segments, layout, basis, size)
+        moments = _Moments(e / h, run, segments, layout, (Q / h[:, None], Q * h[:, None]))
         noise = replace(moments.solve(), power=power, level=level)
         if noise.sigma_point > 0 and n <= RHO_SPREAD_MAX_POINTS:
             noise = replace(noise, rho_se=moments.rho_spread(noise))
     HJ = J * h[:, None]
     cov_run = bread @ (HJ.T @ run_sum_apply(run)(HJ)) @ bread
-    cov_size = 0 * bread if size is None else bread @ (HJ.T @ run_sum_apply(size)(HJ)) @ bread
     if moments is None or noise.rho_se == 0:
-        cov_point = bread @ (HJ.T @ ar1_apply(layout, noise.rho)(HJ)) @ bread
-        return noise, cov_run, cov_point, cov_size
-    return noise, *_averaged_over_rho(noise, moments, layout, HJ, bread, (cov_run, cov_size))
-
-
-def _shares_runs(group: np.ndarray, curve: np.ndarray) -> bool:
-    """Whether some size (group) holds two or more runs (curves)."""
-    pairs = np.unique(np.stack([np.unique(group, return_inverse=True)[1], curve]), axis=1)
-    return bool(np.unique(pairs[0]).size < pairs.shape[1])
+        return noise, cov_run, bread @ (HJ.T @ ar1_apply(layout, noise.rho)(HJ)) @ bread
+    return noise, *_averaged_over_rho(noise, moments, layout, HJ, bread, cov_run)
 
 
 def _averaged_over_rho(
@@ -326,23 +297,20 @@ def _averaged_over_rho(
     layout: Layout,
     HJ: np.ndarray,
     bread: np.ndarray,
-    offsets: tuple[np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The unit covariances (run, point, size) averaged over ρ's estimate, ρ ~ N(ρ̂, rho_se²)
-    clipped to [0, RHO_MAX], with σ_run², σ_point² and σ_size² as each ρ implies them: a ρ
-    estimated too low from short runs gives too narrow bands, one too high too wide ones, and
-    the coverage lost on the first is not won back on the second."""
-    point, run_var, size_var = np.zeros_like(bread), 0.0, 0.0
+    cov_run: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The unit covariances (run, point) averaged over ρ's estimate, ρ ~ N(ρ̂, rho_se²)
+    clipped to [0, RHO_MAX], with σ_run² and σ_point² as each ρ implies them: a ρ estimated
+    too low from short runs gives too narrow bands, one too high too wide ones, and the
+    coverage lost on the first is not won back on the second."""
+    point, run_var = np.zeros_like(bread), 0.0
     for weight, offset in RHO_NODES:
         rho = float(np.clip(noise.rho + offset * noise.rho_se, 0.0, RHO_MAX))
-        v = moments._variances(rho)
-        point += weight * v.point * (bread @ (HJ.T @ ar1_apply(layout, rho)(HJ)) @ bread)
-        run_var += weight * v.run
-        size_var += weight * v.size
+        a, b, _, _ = moments._variances(rho)
+        point += weight * b * (bread @ (HJ.T @ ar1_apply(layout, rho)(HJ)) @ bread)
+        run_var += weight * a
     run_scale = run_var / noise.sigma_run**2 if noise.sigma_run > 0 else 1.0
-    size_scale = size_var / noise.sigma_size**2 if noise.sigma_size > 0 else 1.0
-    cov_run, cov_size = offsets
-    return cov_run * run_scale, point / noise.sigma_point**2, cov_size * size_scale
+    return cov_run * run_scale, point / noise.sigma_point**2
 
 
 def _orthonormal_basis(J: np.ndarray) -> np.ndarray:
@@ -362,20 +330,8 @@ def _block_sum(lengths: np.ndarray, powers: np.ndarray) -> float:
     return total
 
 
-class Variances(NamedTuple):
-    """The error model's variances at one ρ (floats, or arrays with one value per draw)."""
-
-    run: Any
-    point: Any
-    lag: Any  # the expected Σ e_t·e_{t−1} within runs that they imply
-    df_point: float
-    size: Any
-
-
 class _Moments:
-    """The quadratic forms of the residuals and their expectations under the model: Σe²,
-    Σ e_t·e_{t−1} within runs, Σ (run sums)² and, when some size has several runs, Σ (size
-    sums)², whose excess over the run sums measures an offset the runs of a size share."""
+    """The three quadratic forms of the residuals and their expectations under the model."""
 
     def __init__(
         self,
@@ -384,110 +340,96 @@ class _Moments:
         segments: list[slice],
         layout: Layout,
         basis: tuple[np.ndarray, np.ndarray],
-        size: np.ndarray | None = None,
     ):
         self.segments, self.layout, self.B = segments, layout, basis
         self.n = e.size
         self.lengths = np.array([s.stop - s.start for s in segments], dtype=float)
         self.A, self.U = lag_apply(run), run_sum_apply(run)
-        self.S = None if size is None else run_sum_apply(size)
-        self.size = size
         self.q = self.quadratic_forms(e[:, None])[:, 0]
         L, K = basis
-        # A·L and LᵀAL for A = I, lag, U (and S): fixed, whatever ρ
+        # A·L and LᵀAL for A = I, lag, U: fixed, whatever ρ
         self.AL = {"0": L, "1": self.A(L), "b": self.U(L)}
-        if self.S is not None:
-            self.AL["s"] = self.S(L)
         self.LtAL = {key: L.T @ AL for key, AL in self.AL.items()}
-        # tr(A·U) and tr(A·S) for A = I, lag, U, S (lag pairs lie inside runs, runs inside sizes)
-        run_squares = float(np.sum(self.lengths**2))
-        within_runs = {"0": self.n, "1": float(np.sum(self.lengths - 1))}
-        within_runs |= {"b": run_squares, "s": run_squares}
-        self.U_coef = self._coefs(self.U(K), within_runs)
-        self.df_run = self._df_blocks(self.segments)
-        self.S_coef: dict[str, float] = {}
-        self.df_size = 0.0
-        if size is not None and self.S is not None:
-            size_segments = _segments(size)
-            counts = np.array([s.stop - s.start for s in size_segments], dtype=float)
-            self.S_coef = self._coefs(self.S(K), within_runs | {"s": float(np.sum(counts**2))})
-            self.df_size = self._df_blocks(size_segments)
-
-    def _coefs(self, SigmaK: np.ndarray, traces: Mapping[str, float]) -> dict[str, float]:
-        """tr(PᵀAP·Σ) for each form's A, from Σ·K and tr(A·Σ)."""
-        _, K = self.B
-        return {
-            key: _projected_trace(self.LtAL[key], self.AL[key], SigmaK, K, traces[key])
-            for key in self.AL
+        UK = self.U(K)
+        traces = {
+            "0": self.n,
+            "1": float(np.sum(self.lengths - 1)),
+            "b": float(np.sum(self.lengths**2)),
         }
+        self.U_coef = {  # tr(PᵀAP·U) for A = I, lag, U
+            key: _projected_trace(self.LtAL[key], self.AL[key], UK, K, traces[key])
+            for key in traces
+        }
+        self.df_run = self._df_run()
 
-    def _df_blocks(self, segments: list[slice]) -> float:
-        """Satterthwaite df of the block offsets (runs, or sizes): tr(K)²/tr(K²), K = CᵀPC (C:
-        the blocks' indicator), the block sums left free by the fit (0 when every block has
-        its own free level)."""
-        G = len(segments)
-        lengths = np.array([s.stop - s.start for s in segments], dtype=float)
-        starts = np.array([s.start for s in segments])
+    def _df_run(self) -> float:
+        """Satterthwaite df of the run-offset part: tr(K)²/tr(K²), K = CᵀPC (C: run indicator),
+        the run sums left free by the fit (0 when every run has its own free level)."""
+        G = len(self.segments)
+        starts = np.array([s.start for s in self.segments])
         CtL = np.add.reduceat(self.B[0], starts, axis=0) if G else self.B[0][:0]
         CtK = np.add.reduceat(self.B[1], starts, axis=0) if G else self.B[1][:0]
-        # K = D − CtL·CtKᵀ (D the block lengths): its traces from p×p products, never G×G
+        # K = D − CtL·CtKᵀ (D the run lengths): its traces from p×p products, never G×G
         VtU = CtK.T @ CtL
-        trace = float(lengths.sum() - np.trace(VtU))
+        trace = float(self.lengths.sum() - np.trace(VtU))
         trace2 = float(
-            np.sum(lengths**2)
-            - 2 * np.sum(lengths * np.sum(CtL * CtK, axis=1))
+            np.sum(self.lengths**2)
+            - 2 * np.sum(self.lengths * np.sum(CtL * CtK, axis=1))
             + np.sum(VtU * VtU.T)
         )
-        if G < 2 or trace <= 1e-9 * lengths.sum() or trace2 <= 0:
-            return 0.0  # every block's sum absorbed by the fit: none left free
+        if G < 2 or trace <= 1e-9 * self.lengths.sum() or trace2 <= 0:
+            return 0.0  # every run's sum absorbed by the fit: none left free
         free = trace**2 / trace2
         return free if free > 0.5 else 0.0
 
-    def _point_coefs(self, rho: float) -> tuple[dict[str, float], float]:
-        """tr(PᵀAP·R(ρ)) for each form's A; and the df of σ_point (tr(MR)²/tr(MRMR), with P
+    def _point_coefs(self, rho: float) -> tuple[float, float, float, float]:
+        """tr(PᵀAP·R(ρ)) for A = I, lag, U; and the df of σ_point (tr(MR)²/tr(MRMR), with P
         in place of M)."""
         R, (L, K) = ar1_apply(self.layout, rho), self.B
         powers = rho ** np.arange(int(self.lengths.max()))
         RK, RL = R(K), R(L)
-        blocks = _block_sum(self.lengths, powers)  # R lies inside runs: tr(UR) = tr(SR)
-        coefs = self._coefs(
-            RK,
-            {"0": self.n, "1": rho * float(np.sum(self.lengths - 1))} | {"b": blocks, "s": blocks},
+        traces = {
+            "0": self.n,
+            "1": rho * float(np.sum(self.lengths - 1)),
+            "b": _block_sum(self.lengths, powers),
+        }
+        c0, c1, cb = (
+            _projected_trace(self.LtAL[k], self.AL[k], RK, K, traces[k]) for k in ("0", "1", "b")
         )
         c_RR = _projected_trace(L.T @ RL, RL, RK, K, _block_sum(self.lengths, powers**2))
-        df = coefs["0"] ** 2 / c_RR if c_RR > 0 else 0.0
-        return coefs, df
+        df = c0**2 / c_RR if c_RR > 0 else 0.0
+        return c0, c1, cb, df
 
     def quadratic_forms(self, e: np.ndarray) -> np.ndarray:
-        """(Σe², Σ e_t·e_{t−1} within runs, Σ run sums²[, Σ size sums²]) of each column of
-        `e` (forms × columns)."""
-        forms = [np.sum(e * e, 0), np.sum(e * self.A(e), 0), np.sum(e * self.U(e), 0)]
-        if self.S is not None:
-            forms.append(np.sum(e * self.S(e), 0))
-        return np.array(forms)
+        """(Σe², Σ e_t·e_{t−1} within runs, Σ run sums²) of each column of `e` (3 × columns)."""
+        return np.array([np.sum(e * e, 0), np.sum(e * self.A(e), 0), np.sum(e * self.U(e), 0)])
 
-    def _variances(self, rho: float, q: np.ndarray | None = None) -> Variances:
-        """The variances at ρ from Σe², Σ run sums² (and Σ size sums²) of the observed
-        residuals, or of each column of `q` (forms × draws: one value per draw)."""
-        forms = self.q if q is None else q
-        point, df = self._point_coefs(rho)
-        columns = [point, self.U_coef] + ([self.S_coef] if self.S is not None else [])
-        keys = ("0", "b", "s")[: len(columns)]
-        M = np.array([[column[key] for column in columns] for key in keys])
-        observed = forms[[0, 2, 3][: len(columns)]].reshape(len(columns), -1)
-        allowed = 1 | (2 if self.df_run > 0 else 0) | (4 if self.df_size > 0 else 0)
-        x = _nonnegative_variances(M, observed, allowed)
-        x = x if forms.ndim > 1 else x[:, 0]
-        lag = sum(x[i] * column["1"] for i, column in enumerate(columns))
-        size = x[2] if self.S is not None else 0.0 * x[0]
-        return Variances(x[1], x[0], lag, df, size)
+    def _variances(self, rho: float, q: np.ndarray | None = None) -> tuple[Any, Any, Any, float]:
+        """(σ_run², σ_point², expected Σ e_t e_{t−1}, df_point) at ρ, from Σe² and Σ run sums²
+        of the observed residuals, or of each column of `q` (3 × draws: one value per draw)."""
+        q0, _, qb = self.q if q is None else q
+        c0, c1, cb, df = self._point_coefs(rho)
+        u0, u1, ub = self.U_coef["0"], self.U_coef["1"], self.U_coef["b"]
+        point_only = q0 / c0 if c0 > 0 else 0.0 * q0
+        a, b = 0.0 * q0, point_only
+        if self.df_run > 0:
+            det = u0 * cb - ub * c0
+            if abs(det) > 1e-12 * abs(u0 * cb):
+                a = (q0 * cb - qb * c0) / det
+                b = (u0 * qb - ub * q0) / det
+            # a negative variance: the other component alone explains Σe²
+            a, b = (
+                np.where(a < 0, 0.0, np.where(b < 0, q0 / u0, a)),
+                np.where(a < 0, point_only, np.where(b < 0, 0.0, b)),
+            )
+        return a, b, a * u1 + b * c1, df
 
     def solve(self) -> Noise:
         """ρ where the expected lag-1 product meets the observed one (Brent; it rises with ρ),
-        clipped to [0, RHO_MAX]; the variances as that ρ implies them."""
+        clipped to [0, RHO_MAX]; σ_run and σ_point as that ρ implies them."""
 
         def excess(rho: float) -> float:
-            return float(self._variances(rho).lag - self.q[1])
+            return float(self._variances(rho)[2] - self.q[1])
 
         if excess(0.0) >= 0:
             rho = 0.0
@@ -495,16 +437,10 @@ class _Moments:
             rho = RHO_MAX
         else:
             rho = float(optimize.brentq(excess, 0.0, RHO_MAX, xtol=RHO_TOL))
-        v = self._variances(rho)
+        a, b, _, df_point = self._variances(rho)
+        df_run = self.df_run if a > 0 else 0.0
         return Noise(
-            "correlated",
-            math.sqrt(v.point),
-            math.sqrt(v.run),
-            rho,
-            max(v.df_point, 1.0),
-            float(self.df_run if v.run > 0 else 0.0),
-            sigma_size=math.sqrt(v.size),
-            df_size=float(self.df_size if v.size > 0 else 0.0),
+            "correlated", math.sqrt(b), math.sqrt(a), rho, max(df_point, 1.0), float(df_run)
         )
 
     def rho_spread(self, noise: Noise, draws: int = RHO_DRAWS, seed: int = 0) -> float:
@@ -513,7 +449,7 @@ class _Moments:
         bootstrap of the moments), each draw's root found on a grid of ρ."""
         forms = self.quadratic_forms(self._simulate(noise, draws, seed))
         grid = np.linspace(0.0, RHO_MAX, RHO_GRID)
-        excess = np.array([self._variances(r, forms).lag - forms[1] for r in grid])
+        excess = np.array([self._variances(r, forms)[2] - forms[1] for r in grid])
         above = excess >= 0
         first = np.where(above.any(axis=0), above.argmax(axis=0), grid.size)
         inner = (first > 0) & (first < grid.size)
@@ -525,8 +461,8 @@ class _Moments:
         return float(np.std(rho))
 
     def _simulate(self, noise: Noise, draws: int, seed: int) -> np.ndarray:
-        """`draws` residual sets (n × draws): a run offset (and a size offset) plus stationary
-        AR(1) noise, projected by P = I − L·Kᵀ."""
+        """`draws` residual sets (n × draws): a run offset plus stationary AR(1) noise,
+        projected by P = I − L·Kᵀ."""
         rng = np.random.default_rng(seed)
         runs, longest = self.layout.shape
         innovations = rng.standard_normal((runs, longest, draws))
@@ -535,47 +471,5 @@ class _Moments:
         ar = signal.lfilter([scale], [1.0, -noise.rho], innovations, axis=1)
         offsets = rng.standard_normal((runs, draws))[self.layout.row]
         noise_draws = noise.sigma_point * self.layout.unpad(ar) + noise.sigma_run * offsets
-        if self.size is not None:
-            shared = rng.standard_normal((int(self.size.max()) + 1, draws))[self.size]
-            noise_draws = noise_draws + noise.sigma_size * shared
         L, K = self.B
         return np.asarray(noise_draws - L @ (K.T @ noise_draws))
-
-
-def _nonnegative_variances(M: np.ndarray, q: np.ndarray, allowed: int) -> np.ndarray:
-    """Variances x ≥ 0 of the components (columns of M: point, run, size) that give the
-    observed forms q (rows of M: Σe², Σ run sums², Σ size sums²; columns of q: draws), among
-    the components set in the bit mask `allowed`. Each set of components is solved from Σe²
-    and the forms of all but its finest component; a component that comes out negative is
-    dropped and the rest explain the forms again; a singular set drops its coarsest; the
-    point noise alone explains Σe² when nothing else is left."""
-    k, draws = M.shape[1], q.shape[1]
-    solutions = np.full((2**k, k, draws), np.nan)
-    c0 = M[0, 0]
-    solutions[1] = 0.0
-    solutions[1, 0] = q[0] / c0 if c0 > 0 else 0.0
-    if allowed == 1:
-        return np.asarray(solutions[1])
-    for mask in range(2, 2**k):
-        if mask & ~allowed:
-            continue  # a component the data cannot tell apart: never chosen
-        members = [c for c in range(k) if mask >> c & 1]
-        rows = [0, *members[1:]]
-        system = M[np.ix_(rows, members)]
-        # singular against Hadamard's bound on |det| (an SVD per call would cost more)
-        if abs(np.linalg.det(system)) <= 1e-12 * np.prod(np.linalg.norm(system, axis=1)):
-            continue
-        solutions[mask] = 0.0
-        solutions[mask, members] = np.linalg.solve(system, q[rows])
-    bits = 1 << np.arange(k)
-    cols = np.arange(draws)
-    chosen = np.full(draws, allowed)
-    for _ in range(k):
-        x = solutions[chosen, :, cols]  # draws × k
-        singular, negative = np.isnan(x).any(axis=1), ((x < 0) * bits).sum(axis=1)
-        if not (singular.any() or negative.any()):
-            return np.asarray(x.T)
-        highest = 1 << np.log2(chosen).astype(int)
-        smaller = np.where(singular, chosen & ~highest, chosen & ~negative)
-        chosen = np.where(smaller == 0, 1, smaller)
-    return np.asarray(solutions[chosen, :, cols].T)

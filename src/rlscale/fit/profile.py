@@ -85,16 +85,14 @@ def narrowed(specs: Sequence[ParamSpec], kept: Sequence[Mapping[str, float]]) ->
     return out
 
 
-def design_effect(noise: Noise, mean_run_length: float, mean_size_length: float = 0.0) -> float:
+def design_effect(noise: Noise, mean_run_length: float) -> float:
     """How much more a run's mean varies than independent points would let it (Kish): AR(1)
-    noise inflates it by (1 + ρ)/(1 − ρ), a run offset by the run's length, an offset shared
-    by a size's runs by the points of a size."""
-    point, run, size = noise.sigma_point**2, noise.sigma_run**2, noise.sigma_size**2
-    if not point + run + size > 0:
+    noise inflates it by (1 + ρ)/(1 − ρ), a run offset by the run's length."""
+    point, run = noise.sigma_point**2, noise.sigma_run**2
+    if not point + run > 0:
         return 1.0
     ar = (1 + noise.rho) / (1 - noise.rho)
-    inflated = point * ar + mean_run_length * run + mean_size_length * size
-    return float(max(1.0, inflated / (point + run + size)))
+    return float(max(1.0, (point * ar + mean_run_length * run) / (point + run)))
 
 
 def plausible(
