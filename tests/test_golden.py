@@ -2,9 +2,9 @@
 preset's verl commands byte for byte, and the StepRecords of the `micro-quick` study (seeded; the
 wall-clock columns left out) value for value: every reward, count, FLOP and L exactly, and the
 float32 statistics of an update (`UPDATE_STATS`) to 1e-4, because torch's CPU kernels sum in
-another order on another instruction set (AVX2, AVX-512). When a change is meant
-to alter them, regenerate the files with `RLSCALE_REGENERATE_GOLDEN=1 pytest
-tests/test_golden.py` and say why in the commit."""
+another order on another instruction set (AVX2, AVX-512). When a change is meant to alter
+them, regenerate the files with `RLSCALE_REGENERATE_GOLDEN=1 pytest tests/test_golden.py` and
+say why in the commit."""
 
 from __future__ import annotations
 
@@ -27,26 +27,27 @@ PAPER_DATA = [
 ]  # fmt: skip
 
 
-def matches_golden(name: str, text: str) -> None:
+def golden_text(name: str, text: str) -> str:
+    """The golden file's text (first written from `text` when regenerating)."""
     path = GOLDEN / name
     if REGENERATE:
         path.write_text(text)
     assert path.exists(), f"{path} is missing: regenerate it (see this module's docstring)"
-    assert text == path.read_text(), f"{name} differs from its golden file"
+    return path.read_text()
+
+
+def matches_golden(name: str, text: str) -> None:
+    assert text == golden_text(name, text), f"{name} differs from its golden file"
 
 
 def records_match_golden(name: str, records: list[dict]) -> None:
     """Each record as in the golden file: the same columns, the same values, and the update's
     float32 statistics within what kernels that sum in another order change."""
-    lines = [json.dumps(r, sort_keys=True) for r in records]
-    path = GOLDEN / name
-    if REGENERATE:
-        path.write_text("\n".join(lines) + "\n")
-    assert path.exists(), f"{path} is missing: regenerate it (see this module's docstring)"
-    golden = [json.loads(line) for line in path.read_text().splitlines()]
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    golden = [json.loads(line) for line in golden_text(name, text).splitlines()]
     assert len(records) == len(golden), f"{name}: {len(records)} records, golden {len(golden)}"
     for got, want in zip(records, golden, strict=True):
-        where = f"{name}: {want.get('run', want.get('model'))} step {want.get('step')}"
+        where = f"{name}: {want['run']} step {want['step']}"
         assert sorted(got) == sorted(want), where
         exact = {k: v for k, v in want.items() if k not in UPDATE_STATS}
         assert {k: got[k] for k in exact} == exact, where
