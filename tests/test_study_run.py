@@ -93,6 +93,14 @@ def test_killed_study_finishes_on_rerun_without_redoing_runs(tmp_path: Path) -> 
     findings = analysis["paper_findings"]["findings"]
     assert [f["key"] for f in findings] == ["a", "b", "c", "d"]
     assert {f["verdict"] for f in findings} <= {"holds", "departs", "not identifiable"}
+    judged = subprocess.run(
+        [sys.executable, "-m", "rlscale", "findings", str(out), "--json", "-"],
+        env=ENV, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    again = json.loads(judged.stdout)["findings"]  # the command judges as the study did
+    assert [(f["key"], f["verdict"], f["measured"]) for f in again] == [
+        (f["key"], f["verdict"], f["measured"]) for f in findings
+    ]
     title = "The paper's findings in this study"  # first in the page, the Markdown and the print
     in_html = html.escape(title)
     assert page.index(in_html) < page.index("<svg") and page.index(in_html) < page.index("Runs")

@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from rlscale.errors import InputError, RlscaleError
-from rlscale.findings import law_holds_per_family, paper_findings, ratio_interval
+from rlscale.findings import (
+    law_holds_per_family,
+    paper_findings,
+    ratio_interval,
+    reuse_from_table,
+)
 from rlscale.fit.estimator import FitConfig, LawFit, n_key
 from rlscale.fit.families import FamilyFits
 from rlscale.fit.validate import (
@@ -26,7 +31,7 @@ from rlscale.fit.validate import (
     forecast_points,
     prefix_length,
 )
-from rlscale.steprecord import FIT_TABLE, to_fit_table
+from rlscale.steprecord import FIT_COLUMNS, FIT_TABLE, is_step_records, to_fit_table
 
 # (law, resource) pairs fitted for every study: the paper's law on compute and on data, its
 # per-size diagnostic, the exponential rival and the Chinchilla-style rival.
@@ -60,6 +65,83 @@ def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.sort_values(["N", "run", "step"]).reset_index(drop=True)
+
+# the fits the findings read: per-size power law and exp-decay on C and D, the paper law on C
+FINDING_FITS: tuple[tuple[str, str], ...] = (
+    ("paper", "C"),
+    ("loglinear", "C"),
+    ("expdecay", "C"),
+    ("loglinear", "D"),
+    ("expdecay", "D"),
+)
+
+
+def start_rows(records: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The step-0 evaluations (before training, C = D = 0) of the runs in `table`, as fit-table
+    rows: each size's starting level for the findings."""
+    if records.empty or "eval_L" not in records:
+        return table.iloc[:0]
+    rows = records[(records["step"] == 0) & records["eval_L"].notna()]
+    rows = rows[rows["run"].isin(table["run"])]
+    out = pd.DataFrame(
+        {
+            "run": rows["run"],
+            "N": rows["N"].astype(float),
+            "seed": rows["seed"],
+            "tau": rows["tau"],
+            "step": 0,
+            "C": 0.0,
+            "D": 0.0,
+            "L": rows["eval_L"].astype(float),
+            "L_se": rows.get("eval_L_se"),
+            "L_se_sampling": rows.get("eval_L_se_sampling"),
+        }
+    )
+    if "family" in table:
+        out["family"] = rows["family"].astype(str) if "family" in rows else table["family"].iloc[0]
+    return out.astype({c: float for c in ("L_se", "L_se_sampling")})
+
+
+FINDINGS_COLUMNS = ("run", "N", "step", "C", "D", "L")
+
+
+def findings_table(df: pd.DataFrame, source: str = "data") -> pd.DataFrame:
+    """A long table for `table_findings`: StepRecords (a run's `steps.jsonl`, a study's
+    records) mapped to fit-table columns with their step-0 rows kept, `pass1` turned into
+    L = 1 − pass1; refused, naming the column or the row, when something is missing or not
+    finite."""
+    if is_step_records(df):
+        rows = df[df["eval_L"].notna()]
+        df = rows.rename(columns={k: v for k, v in FIT_COLUMNS.items() if k in rows})
+    elif "L" not in df and "pass1" in df:
+        df = df.assign(L=1.0 - pd.to_numeric(df["pass1"], errors="coerce"))
+    missing = [c for c in FINDINGS_COLUMNS if c not in df]
+    if missing:
+        raise InputError(
+            f"{source}: needs columns {', '.join(FINDINGS_COLUMNS)} (or StepRecords); "
+            f"missing {', '.join(missing)}"
+        )
+    out = df.copy()
+    for column in ("N", "step", "C", "D", "L"):
+        out[column] = pd.to_numeric(out[column], errors="coerce")
+        bad = out.index[~np.isfinite(out[column].to_numpy(dtype=float))]
+        if len(bad):
+            raise InputError(f"{source}: row {int(bad[0]) + 1}: {column} is not a finite number")
+    for column, default in (("seed", 0), ("tau", 1)):
+        if column not in out:
+            out[column] = default
+    return out.sort_values(["N", "run", "step"]).reset_index(drop=True)
+
+
+def table_findings(table: pd.DataFrame, departures: Sequence[str] = ()) -> dict[str, Any]:
+    """The paper's findings (a)–(d) judged on a long table of any runs (`run, N, step, C, D,
+    L`, optional SEs, `seed`, `tau`; step-0 rows give the starting levels): the τ = 1 runs are
+    fitted, the reuse runs (a size with τ > 1) compared."""
+    tau = table["tau"] if "tau" in table else pd.Series(1, index=table.index)
+    scaling = table[tau == 1]
+    fits = fit_study(scaling[scaling["step"] > 0], fits=FINDING_FITS)
+    reuse, reuse_N = reuse_from_table(table.assign(tau=tau))
+    return paper_findings(scaling, fits, reuse, reuse_N, departures)
 
 
 def fit_study(
@@ -303,7 +385,9 @@ def study_summary(
     reuse = reuse_curves(records, reuse_model, reuse_runs) if reuse_model else {}
     reuse_N = records.loc[records["model"] == reuse_model, "N"] if reuse_model else None
     N_reuse = float(reuse_N.iloc[0]) if reuse_N is not None and len(reuse_N) else None
-    findings = paper_findings(table, fits, reuse, N_reuse, departures)
+    findings = paper_findings(
+        pd.concat([start_rows(records, table), table]), fits, reuse, N_reuse, departures
+    )
     if families is not None:
         findings["findings"].append(families["finding"])
     return {

@@ -41,6 +41,7 @@ def _register() -> None:
     from rlscale.cli import (
         backtest,
         data,
+        findings,
         fit,
         ingest,
         models,
@@ -56,6 +57,7 @@ def _register() -> None:
 
     app.command("fit")(fit.fit_command)
     app.command("backtest")(backtest.backtest_command)
+    app.command("findings")(findings.findings_command)
     app.command("predict")(predict.predict_command)
     app.command("plan")(plan.plan_command)
     app.command("simulate")(simulate.simulate_command)
