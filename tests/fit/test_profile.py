@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rlscale import analysis
-from rlscale.findings import _saturation
+from rlscale.findings.kgrowth import k_rises_and_saturates
 from rlscale.fit.estimator import LawFit
 from rlscale.fit.laws import ParamSpec
 from rlscale.fit.noise import Noise
@@ -117,13 +117,10 @@ def test_grid_and_open_ends() -> None:
     assert open_ends([spec], kept, [*kept, {"N0": 1e4}, {"N0": 1e7}]) == {}
 
 
-def test_a_profiled_N0_open_above_is_not_a_saturation() -> None:
-    paper = {
-        "converged": True,
-        "params": {"Kmax": 1.0, "N0": 1e9},
-        "ci95": {"Kmax": [0.5, 2.0], "N0": [5e8, 4e9]},
-        "profile": {"params": ["N0"], "open": {"N0": "above"}},
-    }
-    assert _saturation(paper, 1e10)[0] is False
-    del paper["profile"]
-    assert _saturation(paper, 1e10)[0] is True
+def test_k_still_growing_past_the_sizes_is_not_called_saturation(
+    unsaturated: pd.DataFrame,
+) -> None:
+    fits = analysis.fit_study(unsaturated, fits=(("loglinear", "C"), ("paper", "C")))
+    found = k_rises_and_saturates(fits)
+    assert found.numbers["trend"] == "rises"
+    assert found.verdict != "holds" and not found.numbers["saturates"], found.measured
