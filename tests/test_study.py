@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rlscale.errors import InputError
-from rlscale.study import load_study, paper_departures, parse_study, preset_study
+from rlscale.study import SEALED_HOLDOUT, load_study, paper_departures, parse_study, preset_study
 
 BASE = {
     "name": "mini",
@@ -151,7 +151,10 @@ FAMILIES = {k: v for k, v in BASE.items() if k != "models"} | {
 
 
 def test_a_study_without_families_keeps_the_run_keys_it_had_before_families() -> None:
-    names = [r.name for r in parse_study(preset_study("micro")).runs()]
+    before = preset_study("micro")  # as it was before the sealed holdout and shuffled reuse
+    del before["holdout"]
+    before["reuse"] = {"taus": [1, 5, 25], "model": "micro-m"}
+    names = [r.name for r in parse_study(before).runs()]
     assert names == [  # recorded at c9d6149, before `families:` existed
         "micro-xs-seed0-tau1-c886375e",
         "micro-s-seed0-tau1-afe440cd",
@@ -227,3 +230,32 @@ def test_a_family_run_tells_its_trainer_its_family() -> None:
     args = {r.family: train_args(r, Path("/x")) for r in runs}
     assert args["instruct"][args["instruct"].index("--family") + 1] == "instruct"
     assert "--family" not in train_args(parse_study(BASE).runs()[0], Path("/x"))
+
+
+def test_a_shuffled_reuse_grid_has_its_own_tau_one_run_without_the_curriculum() -> None:
+    from rlscale.runstore import reuse_runs
+
+    spec = parse_study(preset_study("micro"))
+    runs = spec.runs()
+    assert [(r.model, r.tau, r.grpo.curriculum) for r in runs] == [
+        *((m, 1, True) for m in spec.models),
+        ("micro-m", 1, False), ("micro-m", 5, False), ("micro-m", 25, False),
+    ]  # fmt: skip
+    assert reuse_runs(spec) == [r.name for r in runs[5:]]
+    assert len({r.key for r in runs}) == len(runs)  # its τ = 1 run is not the scaling one
+    assert any("reuse runs shuffled" in d for d in paper_departures(spec))
+    curriculum = parse_study(BASE)  # the paper's order: the scaling run is the grid's τ = 1
+    assert reuse_runs(curriculum)[0] == curriculum.runs()[1].name
+    with pytest.raises(InputError, match=r"reuse\.order: 'random' is not one of curriculum"):
+        parse_study(BASE | {"reuse": {"taus": [1, 5], "model": "micro-s", "order": "random"}})
+
+
+def test_the_micro_studies_are_judged_on_the_sealed_holdout_of_their_task() -> None:
+    from rlscale.models.build import BuildConfig
+
+    for name in ("micro", "micro-seeds", "micro-families"):
+        spec = parse_study(preset_study(name))
+        assert spec.holdout == SEALED_HOLDOUT and all(
+            r.holdout == spec.holdout for r in spec.runs()
+        )
+    assert SEALED_HOLDOUT.startswith(f"synth:{BuildConfig().task}?split=sealed")

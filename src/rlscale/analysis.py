@@ -66,6 +66,7 @@ def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
     )
     return out.sort_values(["N", "run", "step"]).reset_index(drop=True)
 
+
 # the fits the findings read: per-size power law and exp-decay on C and D, the paper law on C
 FINDING_FITS: tuple[tuple[str, str], ...] = (
     ("paper", "C"),

@@ -117,5 +117,4 @@ def family_column(run: RunSpec) -> dict[str, str]:
 
 def reuse_runs(spec: StudySpec) -> list[str]:
     """The runs of the data-reuse grid (the τ = 1 one included)."""
-    steps = spec.reuse_steps or spec.steps
-    return [r.name for r in spec.runs() if r.model == spec.reuse_model and r.grpo.steps == steps]
+    return [r.name for r in spec.reuse_grid()]

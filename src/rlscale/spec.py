@@ -71,6 +71,11 @@ class StudySpec:
     device: str = "cpu"
     threads: int = 1  # torch threads per run: the local executor runs cores // threads at once
     reuse_steps: int = 0  # steps of the reuse runs when they differ from budget.steps (0: same)
+    # The reuse grid's data order: "curriculum" (the paper's: each pass easy → hard, so a pool
+    # repeated τ times cycles through the difficulties τ times while τ = 1 meets the hard ones
+    # only at its end) or "shuffled" (every τ, τ = 1 included, in a run of its own without the
+    # curriculum: the same difficulty mix at every step, so the cost is reuse's alone).
+    reuse_order: str = "curriculum"
     engine_settings: Any = None  # the engine's own settings, parsed and checked by the engine
     sizes: dict[str, float] = field(default_factory=dict)  # N of models not on this disk
     # Experiment trackers each run reports to (not part of a run's key: they change no result)
@@ -84,20 +89,39 @@ class StudySpec:
         return next((name for name, models in self.families if model in models), None)
 
     def runs(self) -> list[RunSpec]:
-        """Every model × seed at τ = 1, plus the reuse model at each other τ (and at τ = 1 too
-        when the reuse runs have their own step count), per seed."""
+        """Every model × seed at τ = 1, plus the reuse grid's runs of that seed that are not
+        among them."""
         out = []
         for seed in self.seeds:
-            for model in self.models:
-                out.append(self._run(model, seed, 1, self.steps))
-            if self.reuse_model is not None:
-                steps = self.reuse_steps or self.steps
-                taus = [t for t in self.taus if t != 1 or steps != self.steps]
-                out += [self._run(self.reuse_model, seed, tau, steps) for tau in taus]
+            scaling = [self._run(model, seed, 1, self.steps) for model in self.models]
+            out += scaling + [r for r in self._reuse_grid(seed) if r not in scaling]
         return out
 
-    def _run(self, model: str, seed: int, tau: int, steps: int) -> RunSpec:
+    def reuse_grid(self) -> list[RunSpec]:
+        """The runs of the data-reuse grid, its τ = 1 run included: the study's own τ = 1 run of
+        the reuse model, unless the grid has a step count or a data order of its own."""
+        return [r for seed in self.seeds for r in self._reuse_grid(seed)]
+
+    def _reuse_grid(self, seed: int) -> list[RunSpec]:
+        if self.reuse_model is None:
+            return []
+        steps = self.reuse_steps or self.steps
+        curriculum = self.reuse_order == "curriculum" and self.grpo.curriculum
+        own = steps != self.steps or curriculum != self.grpo.curriculum
+        taus = [1, *self.taus] if own and 1 not in self.taus else list(self.taus)
+        return [
+            self._run(self.reuse_model, seed, tau, steps, curriculum)
+            if own or tau != 1
+            else self._run(self.reuse_model, seed, 1, self.steps)
+            for tau in taus
+        ]
+
+    def _run(
+        self, model: str, seed: int, tau: int, steps: int, curriculum: bool | None = None
+    ) -> RunSpec:
         grpo = self.grpo.replace(seed=seed, tau=tau, steps=steps, max_flops=self.compute)
+        if curriculum is not None and curriculum != grpo.curriculum:
+            grpo = grpo.replace(curriculum=curriculum)
         return RunSpec(
             self.name,
             model,

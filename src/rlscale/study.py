@@ -39,12 +39,17 @@ MICRO_GRPO: dict[str, Any] = {
     "eval_greedy": False,
     "checkpoint_every": 10,
 }
+# The micro studies are judged on a sealed holdout (data.synthetic: the same distribution as the
+# working holdout, none of its problems), and their reuse grid runs shuffled with a τ = 1 run of
+# its own, so its cost is reuse's and not a change of the difficulty schedule.
+SEALED_HOLDOUT = "synth:chains?split=sealed&n=512&seed=0"
 MICRO: dict[str, Any] = {
     "name": "micro",
     "models": ["micro-xs", "micro-s", "micro-m", "micro-l", "micro-xl"],
+    "holdout": SEALED_HOLDOUT,
     "budget": {"steps": 100},
     "grpo": MICRO_GRPO,
-    "reuse": {"taus": [1, 5, 25], "model": "micro-m"},
+    "reuse": {"taus": [1, 5, 25], "model": "micro-m", "order": "shuffled"},
     "seeds": [0],
 }
 PRESETS: dict[str, dict[str, Any]] = {
@@ -74,6 +79,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "base": MICRO["models"],
             "instruct": [f"{m}-instruct" for m in MICRO["models"]],
         },
+        "holdout": SEALED_HOLDOUT,
         "budget": {"steps": 100},
         "grpo": MICRO_GRPO,
         "seeds": [0],
@@ -139,6 +145,8 @@ def paper_departures(spec: StudySpec) -> list[str]:
         out.append(f"steps {spec.steps} (paper {paper.steps})")
     if spec.reuse_model is not None:
         out.append(f"reuse τ {', '.join(map(str, spec.taus))} (paper 1, 2, 5, 20, 25, 50, 100)")
+        if spec.reuse_order == "shuffled":
+            out.append("reuse runs shuffled, with a τ = 1 run of their own (paper: curriculum)")
     data = spec.train or "each rung's synthetic task"
     out.append(f"data {data} (paper: 53,904 curriculum-ordered math problems)")
     return out
@@ -189,7 +197,7 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
     steps, compute = _budget(data.get("budget"))
     grpo = _grpo(data.get("grpo") or {}, str(data.get("preset", "micro")))
     seeds = tuple(_int(s, f"seeds[{i}]") for i, s in enumerate(_as_list(data.get("seeds", [0]))))
-    taus, reuse_model, reuse_steps = _reuse(data.get("reuse"), models, families)
+    taus, reuse_model, reuse_steps, reuse_order = _reuse(data.get("reuse"), models, families)
     evals = data.get("evals") or {}
     if not isinstance(evals, dict) or not all(isinstance(v, str) for v in evals.values()):
         raise InputError("evals: a mapping of name: data source")
@@ -216,6 +224,7 @@ def parse_study(data: Any, default_name: str = "study") -> StudySpec:
         device=_choice(data.get("device", "cpu"), "device", DEVICES),
         threads=_positive_int(data.get("threads", 1), "threads"),
         reuse_steps=reuse_steps,
+        reuse_order=reuse_order,
         engine_settings=ENGINE_SETTINGS[engine](data.get(engine)),
         sizes=_sizes(data.get("sizes")),
         report_to=_report_to(data.get("report_to"), engine),
@@ -307,14 +316,19 @@ def _grpo(section: Any, preset: str) -> GRPOConfig:
         raise InputError(f"grpo: {exc}") from None
 
 
+REUSE_ORDERS = ("curriculum", "shuffled")
+REUSE_KEYS = {"taus", "model", "family", "steps", "order"}
+
+
 def _reuse(
     section: Any, models: list[str], families: tuple[tuple[str, tuple[str, ...]], ...]
-) -> tuple[tuple[int, ...], str | None, int]:
+) -> tuple[tuple[int, ...], str | None, int, str]:
     if section is None:
-        return (1,), None, 0
-    if not isinstance(section, dict) or set(section) - {"taus", "model", "family", "steps"}:
+        return (1,), None, 0, "curriculum"
+    if not isinstance(section, dict) or set(section) - REUSE_KEYS:
         raise InputError(
-            "reuse: give `reuse: {taus: [1, 5, 25], model: NAME[, family: NAME][, steps: S]}`"
+            "reuse: give `reuse: {taus: [1, 5, 25], model: NAME[, family: NAME][, steps: S]"
+            "[, order: curriculum|shuffled]}`"
         )
     taus = tuple(
         _positive_int(t, f"reuse.taus[{i}]") for i, t in enumerate(_as_list(section.get("taus")))
@@ -331,7 +345,8 @@ def _reuse(
         where = f"family {family!r}'s" if family is not None else "the study's"
         raise InputError(f"reuse.model: {model!r} is not one of {where} models")
     steps = _positive_int(section["steps"], "reuse.steps") if "steps" in section else 0
-    return taus or (1,), str(model), steps
+    order = _choice(section.get("order", "curriculum"), "reuse.order", REUSE_ORDERS)
+    return taus or (1,), str(model), steps, order
 
 
 def _sizes(section: Any) -> dict[str, float]:

@@ -13,11 +13,13 @@ from rlscale.data import (
     find_overlap,
     generate,
     load_problems,
+    prompt_sequence,
     read_problems,
     reuse_pool,
     reuse_subset,
 )
 from rlscale.data.inspect import answer_type
+from rlscale.data.synthetic import WORKING_HOLDOUT, in_holdout
 from rlscale.errors import InputError
 from rlscale.verify.judge import judge
 
@@ -120,6 +122,34 @@ def test_synthetic_tasks_are_seeded_disjoint_and_self_consistent() -> None:
         assert judge(p.solution, p.answer) == "correct"
     with pytest.raises(InputError, match="unknown synthetic task 'geometry'"):
         load_problems("synth:geometry?n=3")
+
+
+def test_the_sealed_holdout_shares_no_problem_with_the_working_one_or_train() -> None:
+    sealed = load_problems("synth:chains?split=sealed&n=512&seed=0")
+    assert sealed == load_problems("synth:chains?split=sealed&n=512&seed=0")
+    working = generate("chains", "holdout", *WORKING_HOLDOUT)
+    assert len(sealed) == 512 and find_overlap(sealed, working) == []
+    assert find_overlap(generate("chains", "train", 2000, seed=1000), sealed) == []
+    assert all(in_holdout(p.prompt) for p in sealed)  # the holdout's distribution
+    with pytest.raises(InputError, match="split must be one of train, holdout, sealed"):
+        load_problems("synth:chains?split=test&n=3")
+
+
+def test_shuffled_reuse_keeps_the_difficulty_mix_that_curriculum_reuse_cycles() -> None:
+    problems = generate("chains", "train", 3200, seed=3)
+
+    def late_minus_early(sequence: list) -> float:
+        quarter = len(sequence) // 4
+        mean = [
+            sum(p.difficulty for p in part) / quarter
+            for part in (sequence[:quarter], sequence[-quarter:])
+        ]
+        return mean[1] - mean[0]
+
+    ordered = [late_minus_early(prompt_sequence(problems, 3200, t, True, 0)) for t in (1, 25)]
+    assert ordered[0] > 0.5 and abs(ordered[1]) < 0.1  # τ = 1 ends hard, τ = 25 cycles
+    shuffled = [late_minus_early(prompt_sequence(problems, 3200, t, False, 0)) for t in (1, 25)]
+    assert all(abs(d) < 0.1 for d in shuffled)
 
 
 def test_answer_types_of_the_holdout(math_data: Path) -> None:

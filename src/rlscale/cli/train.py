@@ -10,10 +10,11 @@ import typer
 
 from rlscale.cli._common import fmt, handles_errors, stdout, step_progress, write_json
 from rlscale.cli._plain import RunLines, is_terminal
+from rlscale.data.synthetic import WORKING_HOLDOUT
 from rlscale.errors import InputError
 
-DEFAULT_HOLDOUT_PROBLEMS = 512
-HOLDOUT_SEED = 10_000  # the rungs' builds are evaluated on this holdout too
+# the rungs' builds are evaluated on this holdout too
+DEFAULT_HOLDOUT_PROBLEMS, HOLDOUT_SEED = WORKING_HOLDOUT
 
 
 def micro_task(model: str) -> str | None:

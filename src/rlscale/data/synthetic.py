@@ -1,8 +1,11 @@
 """Built-in synthetic math tasks: seeded, with worked solutions and a disjoint holdout.
 
-Spec: `synth:<task>?split=train|holdout&n=<count>&seed=<seed>`. A problem belongs to the holdout
-exactly when a hash of its prompt falls in the holdout's tenth, so train and holdout never share a
-problem, whatever the seeds and sizes. Tasks are a registry: add a `SynthTask` to `TASKS`.
+Spec: `synth:<task>?split=train|holdout|sealed&n=<count>&seed=<seed>`. A problem belongs to the
+holdout exactly when a hash of its prompt falls in the holdout's tenth, so train and holdout never
+share a problem, whatever the seeds and sizes. `sealed` draws from the same tenth but never a
+problem of the working holdout (`WORKING_HOLDOUT`: the one the ladder's builds, the GRPO settings
+and the task were chosen on), so a study judged on it is judged on problems no design choice has
+seen. Tasks are a registry: add a `SynthTask` to `TASKS`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from rlscale.data.problem import Problem
 from rlscale.errors import InputError
 
 HOLDOUT_SHARE = 10  # one problem in ten belongs to the holdout
+WORKING_HOLDOUT = (512, 10_000)  # (n, seed): the holdout every design choice was made on
+SPLITS = ("train", "holdout", "sealed")
 Generated = tuple[str, str, str]  # prompt, worked solution, answer
 
 
@@ -142,17 +147,20 @@ def generate(task: str, split: str, n: int, seed: int, distinct: bool = True) ->
     e.g. warm-start data, where every level keeps its share)."""
     if task not in TASKS:
         raise InputError(f"unknown synthetic task {task!r}; choose one of: {', '.join(TASKS)}")
-    if split not in ("train", "holdout"):
-        raise InputError(f"synthetic split must be train or holdout, not {split!r}")
+    if split not in SPLITS:
+        raise InputError(f"synthetic split must be one of {', '.join(SPLITS)}, not {split!r}")
     if n < 1:
         raise InputError(f"synthetic n must be >= 1, not {n}")
     spec, rng = TASKS[task], random.Random(f"{task}/{split}/{seed}")
-    want_holdout, seen, out = split == "holdout", set(), []
+    want_holdout, seen, out = split != "train", set(), []
+    working = generate(task, "holdout", *WORKING_HOLDOUT) if split == "sealed" else []
+    excluded = {p.prompt for p in working}
     low = spec.holdout_min_level if want_holdout else 1
     for _ in range(200 * n):
         level = rng.randint(low, spec.levels)
         prompt, solution, answer = spec.generate(rng, level)
-        if (distinct and prompt in seen) or in_holdout(prompt) != want_holdout:
+        repeat = distinct and prompt in seen
+        if repeat or prompt in excluded or in_holdout(prompt) != want_holdout:
             continue
         seen.add(prompt)
         ident = hashlib.sha256(prompt.encode()).hexdigest()[:12]
@@ -166,7 +174,7 @@ def generate(task: str, split: str, n: int, seed: int, distinct: bool = True) ->
 
 
 def synth_problems(spec: str) -> list[Problem]:
-    """Parse `synth:<task>?split=train|holdout&n=<count>&seed=<seed>` and generate."""
+    """Parse `synth:<task>?split=train|holdout|sealed&n=<count>&seed=<seed>` and generate."""
     parsed = urlparse(spec)
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
     unknown = set(query) - {"split", "n", "seed"}
