@@ -8,7 +8,7 @@ and returns plain dicts and lists (JSON-ready); nothing reads or writes files.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Any, cast
 
@@ -46,12 +46,15 @@ STUDY_FITS: tuple[tuple[str, str], ...] = (
 )
 
 
-def scaling_table(records: pd.DataFrame) -> pd.DataFrame:
-    """The fit input of the τ = 1 runs: one row per evaluated step after step 0."""
+def scaling_table(records: pd.DataFrame, runs: Collection[str] | None = None) -> pd.DataFrame:
+    """The fit input of the τ = 1 runs (of `runs` only, when given: a reuse grid may have a τ = 1
+    run of its own, outside the scaling grid): one row per evaluated step after step 0."""
     if records.empty:
         return pd.DataFrame(columns=FIT_TABLE)
     rows = to_fit_table(records)
     rows = rows[rows["tau"] == 1]
+    if runs is not None:
+        rows = rows[rows["run"].isin(list(runs))]
     family = {"family": rows["family"].astype(str)} if "family" in rows else {}
     out = pd.DataFrame(
         {

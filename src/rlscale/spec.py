@@ -97,6 +97,10 @@ class StudySpec:
             out += scaling + [r for r in self._reuse_grid(seed) if r not in scaling]
         return out
 
+    def scaling_runs(self) -> list[RunSpec]:
+        """Every model × seed at τ = 1: the runs the scaling laws are fitted on."""
+        return [self._run(m, seed, 1, self.steps) for seed in self.seeds for m in self.models]
+
     def reuse_grid(self) -> list[RunSpec]:
         """The runs of the data-reuse grid, its τ = 1 run included: the study's own τ = 1 run of
         the reuse model, unless the grid has a step count or a data order of its own."""

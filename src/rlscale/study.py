@@ -147,6 +147,10 @@ def paper_departures(spec: StudySpec) -> list[str]:
         out.append(f"reuse τ {', '.join(map(str, spec.taus))} (paper 1, 2, 5, 20, 25, 50, 100)")
         if spec.reuse_order == "shuffled":
             out.append("reuse runs shuffled, with a τ = 1 run of their own (paper: curriculum)")
+    if spec.holdout and "split=sealed" in spec.holdout:
+        out.append(f"holdout {spec.holdout}: sealed, no design choice has seen its problems")
+    elif not spec.holdout:
+        out.append("holdout: each rung's working holdout, on which the ladder was designed")
     data = spec.train or "each rung's synthetic task"
     out.append(f"data {data} (paper: 53,904 curriculum-ordered math problems)")
     return out

@@ -98,7 +98,8 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
 
     sync_engine_logs(spec, root)
     records = load_study_records(root, [r.name for r in spec.runs()])
-    table = analysis.scaling_table(records)
+    scaling = [r.name for r in spec.scaling_runs()]
+    table = analysis.scaling_table(records, scaling)
     families = analysis.families_in(table)
     if len(families) > 1:
         family_fits = analysis.fit_families(table, bootstrap)
@@ -119,6 +120,7 @@ def analyse_study(spec: StudySpec, root: Path, bootstrap: int = 0) -> dict[str, 
             "model": spec.reuse_model,
             "family": spec.family_of(spec.reuse_model),
         }
+    summary["scaling_runs"] = scaling
     runs = run_rows(spec, root)
     write_json_file(root / "analysis.json", {"study": spec.name, "runs": runs} | summary)
     report = ReportInput(
@@ -133,3 +135,22 @@ def _write_fits(folder: Path, fits: dict[str, dict[str, Any]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, result in fits.items():
         write_json_file(folder / f"{name}.json", result)
+
+
+def study_findings(spec: StudySpec, root: Path) -> dict[str, Any]:
+    """The paper's findings (a)–(d) of a study folder, judged as `analyse_study` judges them
+    (its scaling runs, its reuse grid, its departures), without writing anything."""
+    from rlscale import analysis
+    from rlscale.store import load_study_records
+
+    records = load_study_records(root, [r.name for r in spec.runs()])
+    table = analysis.scaling_table(records, [r.name for r in spec.scaling_runs()])
+    families = analysis.families_in(table)
+    if len(families) > 1:
+        table = table[table["family"] == families[0]]
+    fits = analysis.fit_study(table, fits=analysis.FINDING_FITS)
+    summary = analysis.study_summary(
+        table, records, fits, spec.reuse_model, reuse_runs(spec), paper_departures(spec)
+    )
+    findings: dict[str, Any] = summary["paper_findings"]
+    return findings

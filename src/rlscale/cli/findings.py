@@ -23,8 +23,18 @@ def findings_command(
     identifiable), the rule that gave it and the numbers it was given."""
     from rlscale.analysis import findings_table, table_findings
 
-    table = findings_table(_read(data), source=", ".join(data))
-    result = table_findings(table)
+    studies = [d for d in data if d != "-" and (Path(d) / "study.json").is_file()]
+    if studies and len(data) > 1:
+        from rlscale.errors import InputError
+
+        raise InputError(f"{studies[0]}: a study folder is judged on its own; give it alone")
+    if studies:
+        from rlscale.cli.study import _read_study
+        from rlscale.sweep import study_findings
+
+        result = study_findings(_read_study(Path(studies[0])), Path(studies[0]))
+    else:
+        result = table_findings(findings_table(_read(data), source=", ".join(data)))
     if json_out:
         write_json(result, json_out)
     if json_out != "-":

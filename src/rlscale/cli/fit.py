@@ -184,8 +184,20 @@ def read_fit_table(data: str) -> Any:
 
         if not (Path(data) / "runs").is_dir():
             raise InputError(f"{data}: a folder, but not a study folder (no runs/)")
-        return scaling_table(load_study_records(Path(data)))
+        return scaling_table(load_study_records(Path(data)), _scaling_runs(Path(data)))
     return read_table(data)
+
+
+def _scaling_runs(folder: Any) -> list[str] | None:
+    """A study folder's scaling runs, from its study file (None for a folder without one)."""
+    import json
+
+    from rlscale.study import parse_study
+
+    path = folder / "study.json"
+    if not path.is_file():
+        return None
+    return [r.name for r in parse_study(json.loads(path.read_text())["study"]).scaling_runs()]
 
 
 def _parse_fix(item: str) -> tuple[str, float]:

@@ -68,7 +68,7 @@ def from_study(folder: Path) -> ReportInput:
     summary = json.loads(saved.read_text()) if saved.exists() else None
     runs = list(summary.get("runs", [])) if summary else []
     name = summary.get("study", folder.name) if summary else folder.name
-    table = analysis.scaling_table(records)
+    table = analysis.scaling_table(records, (summary or {}).get("scaling_runs"))
     families = ((summary or {}).get("families") or {}).get("names") or []
     family_fits = {f: _read_fits(folder / "fits" / f) for f in families}
     if families:
@@ -137,7 +137,7 @@ def family_figures(inp: ReportInput) -> list[fig.Figure | None]:
     """k(N) of every family on one figure, and L against C of each family."""
     if len(inp.family_fits) < 2:
         return []
-    table = analysis.scaling_table(inp.records)
+    table = analysis.scaling_table(inp.records, (inp.summary or {}).get("scaling_runs"))
     joint = ((inp.summary or {}).get("families") or {}).get("joint") or {}
     out = [fig.family_k_of_size(inp.family_fits, joint.get("shared"))]
     for family, fits in inp.family_fits.items():
