@@ -141,10 +141,9 @@ def table_findings(table: pd.DataFrame, departures: Sequence[str] = ()) -> dict[
     """The paper's findings (a)–(d) judged on a long table of any runs (`run, N, step, C, D,
     L`, optional SEs, `seed`, `tau`; step-0 rows give the starting levels): the τ = 1 runs are
     fitted, the reuse runs (a size with τ > 1) compared."""
-    tau = table["tau"] if "tau" in table else pd.Series(1, index=table.index)
-    scaling = table[tau == 1]
+    scaling = table[table["tau"] == 1]
     fits = fit_study(scaling[scaling["step"] > 0], fits=FINDING_FITS)
-    reuse, reuse_N = reuse_from_table(table.assign(tau=tau))
+    reuse, reuse_N = reuse_from_table(table)
     return paper_findings(scaling, fits, reuse, reuse_N, departures)
 
 

@@ -72,7 +72,7 @@ def paper_findings(
     out = {
         "findings": [asdict(f) for f in rows],
         "departures": list(departures),
-        "run_noise": {"sd": noise.sd, "df": noise.df, "source": noise.source},
+        "run_noise": noise.to_dict(),
     }
     result: dict[str, Any] = json_safe(out)  # an assumed spread's df is infinite: null
     return result

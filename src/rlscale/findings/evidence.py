@@ -22,6 +22,9 @@ class RunNoise:
     df: float
     source: str
 
+    def to_dict(self) -> dict[str, float | str]:
+        return {"sd": self.sd, "df": self.df, "source": self.source}
+
     @property
     def text(self) -> str:
         return f"run-to-run sd {self.sd:.3g} ({self.source})"

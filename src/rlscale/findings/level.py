@@ -129,7 +129,7 @@ def larger_learns_more(table: pd.DataFrame, noise: RunNoise) -> Finding:
         "level_verdict": level_verdict,
         "learning_verdict": learn_verdict,
         "comparisons": {"level": level, "learning": learn},
-        "run_noise": {"sd": noise.sd, "df": noise.df, "source": noise.source},
+        "run_noise": noise.to_dict(),
     }
     return Finding("a", claim, PAPER["a"], measured, verdict, RULE, numbers=numbers)
 
@@ -150,7 +150,7 @@ def _measured(
     lv = tallies["level"]
     ln = tallies["learning"]
     start = "step 0" if from_step == {0} else "its first evaluated step"
-    text = (
+    return (
         f"level {level}: larger lower beyond 95% in {lv['C']['significant']}/"
         f"{lv['C']['compared']} comparisons at equal C and {lv['D']['significant']}/"
         f"{lv['D']['compared']} at equal D, {lv['C']['reversals'] + lv['D']['reversals']} "
@@ -160,4 +160,3 @@ def _measured(
         f"{ln['C']['expected_sign']}/{ln['C']['compared']} pairs ({ln['C']['significant']} beyond "
         f"95%); {noise.text}"
     )
-    return text

@@ -91,7 +91,7 @@ def reuse_costs_little(
     measured = _measured(gain, gain_se, gain_lo, base, costs, noise, verdict)
     departure = f"reuse on N = {size_text(reuse_N)} (the paper: 7B)" if reuse_N else ""
     numbers = {"gain": gain, "gain_se": gain_se, "tolerance": REUSE_SHARE * gain, "costs": costs}
-    numbers["run_noise"] = {"sd": noise.sd, "df": noise.df, "source": noise.source}
+    numbers["run_noise"] = noise.to_dict()
     return Finding("d", claim, PAPER["d"], measured, verdict, RULE, departure, numbers)
 
 
